@@ -1,0 +1,54 @@
+import type { BackendConfig, Endpoint } from '../config/types';
+
+/**
+ * Why a backend is not usable. Health is a set of reasons (as Envoy's host
+ * health flags): a backend is usable only when no reason is set, and the pool
+ * reacts only when that verdict changes.
+ */
+export enum HealthFlag {
+  FailedActiveCheck = 1 << 0,
+  FailedPassiveCheck = 1 << 1,
+  Draining = 1 << 2,
+  DisabledByOperator = 1 << 3,
+  Removed = 1 << 4,
+}
+
+/**
+ * One backend of one service. The manager owns its health flags; the proxy
+ * reports outcomes back as plain-number counters (no per-byte allocation).
+ */
+export class Backend {
+  readonly name: string;
+  readonly address: Endpoint;
+  readonly backup: boolean;
+  weight: number;
+  health = 0;
+
+  /** Sessions currently spliced to this backend. */
+  active = 0;
+  /** Sessions sent to this backend (connected). */
+  total = 0;
+  /** Connect attempts that were refused, reset or timed out. */
+  connectFailures = 0;
+  /** Connect failures in a row; reset by a successful connect. */
+  consecutiveFailures = 0;
+  /** Bytes client → backend and backend → client, of closed sessions plus live ones as reported. */
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(config: BackendConfig) {
+    this.name = config.name;
+    this.address = config.address;
+    this.backup = config.backup;
+    this.weight = config.weight;
+  }
+
+  get usable(): boolean {
+    return this.health === 0;
+  }
+
+  /** The weight the balancers use; a later slow-start ramp scales it. */
+  get effectiveWeight(): number {
+    return this.weight;
+  }
+}
