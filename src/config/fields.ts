@@ -1,0 +1,104 @@
+/**
+ * Leaf checks of the config schema. Each is a zod schema over one raw value
+ * that either returns the normalized value (applying its default when the key
+ * is absent) or adds one issue whose message is a human reason.
+ */
+import { z } from 'zod';
+import { parseEndpoint } from './address';
+import { durationTypeReason, parseDuration } from './duration';
+import { describeValue } from './problems';
+import type { Endpoint } from './types';
+
+export const REQUIRED = 'is required';
+export const NOT_YET = 'not supported yet in this version';
+export const NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
+
+function field<T>(check: (value: unknown) => T) {
+  return z.unknown().optional().transform((value, ctx): T => {
+    try {
+      return check(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+      return z.NEVER;
+    }
+  });
+}
+
+export function oneOf<T extends string>(values: readonly T[], fallback?: T) {
+  return field((v): T => {
+    if (v === undefined && fallback !== undefined) return fallback;
+    if (v === undefined) throw new Error(REQUIRED);
+    if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as T;
+    throw new Error(`must be one of ${values.join(', ')} (got ${describeValue(v)})`);
+  });
+}
+
+export function optionalOneOf<T extends string>(values: readonly T[]) {
+  return field((v): T | undefined => (v === undefined ? undefined : checkOneOf(values, v)));
+}
+
+function checkOneOf<T extends string>(values: readonly T[], v: unknown): T {
+  if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as T;
+  throw new Error(`must be one of ${values.join(', ')} (got ${describeValue(v)})`);
+}
+
+export function bool(fallback: boolean) {
+  return field((v): boolean => {
+    if (v === undefined) return fallback;
+    if (typeof v === 'boolean') return v;
+    throw new Error(`must be true or false (got ${describeValue(v)})`);
+  });
+}
+
+export function integer(min: number, max: number | undefined, fallback: number) {
+  const range = max === undefined ? `an integer >= ${min}` : `an integer between ${min} and ${max}`;
+  return field((v): number => {
+    if (v === undefined) return fallback;
+    const ok = typeof v === 'number' && Number.isSafeInteger(v) && v >= min && (max === undefined || v <= max);
+    if (!ok) throw new Error(`must be ${range} (got ${describeValue(v)})`);
+    return v as number;
+  });
+}
+
+export function duration(fallback: string, options: { positive?: boolean } = {}) {
+  return field((v): number => {
+    if (v === undefined) return parseDuration(fallback);
+    if (typeof v !== 'string') throw new Error(durationTypeReason(v));
+    const ms = parseDuration(v);
+    if (options.positive === true && ms === 0) throw new Error(`must be more than 0 (got ${describeValue(v)})`);
+    return ms;
+  });
+}
+
+export function endpoint(allowPortZero: boolean) {
+  return field((v): Endpoint => {
+    if (v === undefined) throw new Error(REQUIRED);
+    if (typeof v !== 'string') {
+      throw new Error(`must be an address string like "10.0.0.1:80" or "[::1]:80" (got ${describeValue(v)})`);
+    }
+    return parseEndpoint(v, { allowPortZero });
+  });
+}
+
+/** A service or backend name: letters, digits, "_", "." and "-" (safe in URLs and metric labels). */
+export function requiredName() {
+  return field((v): string => checkName(v));
+}
+
+export function optionalName() {
+  return field((v): string | undefined => (v === undefined ? undefined : checkName(v)));
+}
+
+function checkName(v: unknown): string {
+  if (v === undefined) throw new Error(REQUIRED);
+  if (typeof v !== 'string' || v === '') throw new Error(`must be a non-empty string (got ${describeValue(v)})`);
+  if (!NAME_PATTERN.test(v)) throw new Error(`${JSON.stringify(v)} may contain only letters, digits, "_", "." and "-"`);
+  return v;
+}
+
+/** Keys that DESIGN.md announces but this version does not implement: refused, never silently ignored. */
+export const notYet = field((v): undefined => {
+  if (v !== undefined) throw new Error(NOT_YET);
+  return undefined;
+});
+

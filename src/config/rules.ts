@@ -1,0 +1,73 @@
+/**
+ * Rules across fields that a per-field schema cannot see: unique service
+ * names, unique listen endpoints per protocol, unique backend addresses and
+ * names within a service. They run on the raw document (after `${VAR}`
+ * substitution) so they are reported together with the schema's problems;
+ * values the schema refuses are skipped here (the schema already said why).
+ */
+import { parseEndpoint } from './address';
+import { type ConfigProblem, isPlainObject } from './problems';
+import { NAME_PATTERN } from './fields';
+import type { Endpoint } from './types';
+
+export function checkUniqueness(raw: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (!isPlainObject(raw) || !Array.isArray(raw.services)) return problems;
+  const names = new Map<string, number>();
+  const listens = new Map<string, number>();
+
+  raw.services.forEach((service: unknown, i: number) => {
+    if (!isPlainObject(service)) return;
+    const name = service.name;
+    if (typeof name === 'string' && name !== '') {
+      const first = names.get(name);
+      if (first === undefined) names.set(name, i);
+      else problems.push({ path: ['services', i, 'name'], reason: `duplicate service name "${name}" (also services[${first}])` });
+    }
+
+    const protocol = service.protocol ?? 'tcp';
+    const listen = endpoint(service.listen, true);
+    // Port 0 asks the OS for a free port: two such services never collide.
+    if (listen !== undefined && listen.port !== 0 && (protocol === 'tcp' || protocol === 'udp')) {
+      const key = `${listen.text}/${protocol}`;
+      const first = listens.get(key);
+      if (first === undefined) listens.set(key, i);
+      else problems.push({ path: ['services', i, 'listen'], reason: `${key} is already used by services[${first}]` });
+    }
+
+    if (Array.isArray(service.backends)) checkBackends(service.backends, i, problems);
+  });
+  return problems;
+}
+
+function checkBackends(backends: unknown[], service: number, problems: ConfigProblem[]): void {
+  const addresses = new Map<string, number>();
+  const names = new Map<string, number>();
+  backends.forEach((backend: unknown, j: number) => {
+    if (!isPlainObject(backend)) return;
+    const at = (key: string) => ['services', service, 'backends', j, key];
+    const address = endpoint(backend.address, false)?.text;
+    if (address !== undefined) {
+      const first = addresses.get(address);
+      if (first === undefined) addresses.set(address, j);
+      else problems.push({ path: at('address'), reason: `duplicate backend address ${address} (also backends[${first}])` });
+    }
+    // An explicit name cannot contain ":", so it never equals a default name (the address text):
+    // unnamed backends are kept apart by the address rule above.
+    const name = backend.name;
+    if (typeof name === 'string' && NAME_PATTERN.test(name)) {
+      const first = names.get(name);
+      if (first === undefined) names.set(name, j);
+      else problems.push({ path: at('name'), reason: `duplicate backend name "${name}" (also backends[${first}])` });
+    }
+  });
+}
+
+function endpoint(value: unknown, allowPortZero: boolean): Endpoint | undefined {
+  if (typeof value !== 'string') return undefined;
+  try {
+    return parseEndpoint(value, { allowPortZero });
+  } catch {
+    return undefined;
+  }
+}

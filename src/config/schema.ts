@@ -1,0 +1,140 @@
+/**
+ * The zod schema of the raw config document and its transform into the
+ * normalized FulcrumConfig (defaults applied, durations in ms, endpoints
+ * parsed). Strict: unknown keys are problems. Leaves are the checks in fields.ts;
+ * zod issues become "path: reason" problems here.
+ */
+import { z } from 'zod';
+import { REQUIRED, bool, duration, endpoint, integer, notYet, oneOf, optionalName, optionalOneOf, requiredName } from './fields';
+import { type ConfigProblem, type PathSegment, describeValue } from './problems';
+import { closestKey } from './suggest';
+export { NAME_PATTERN } from './fields';
+import {
+  BALANCE_NAMES,
+  type BackendConfig,
+  type BalanceName,
+  type FulcrumConfig,
+  type LogConfig,
+  type Protocol,
+  type ServiceConfig,
+} from './types';
+
+export const LOG_LEVELS: readonly LogConfig['level'][] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp'];
+export const DEFAULT_BALANCE: Record<Protocol, BalanceName> = { tcp: 'least-conn', udp: 'source-hash' };
+
+// UDP services are part of the format (DESIGN.md) but this version proxies TCP only: refuse, never misproxy.
+const supportedProtocol = oneOf(PROTOCOLS, 'tcp').refine((p) => p === 'tcp', {
+  error: 'udp services are not supported yet in this version (tcp only)',
+});
+
+// ---- containers
+
+function mapping<S extends z.core.$ZodLooseShape>(shape: S, what: string) {
+  return z.strictObject(shape, {
+    error: (iss) => {
+      if (iss.code !== 'invalid_type') return undefined;
+      return iss.input === undefined ? REQUIRED : `must be a mapping of ${what} (got ${describeValue(iss.input)})`;
+    },
+  });
+}
+
+function list<T extends z.ZodType>(item: T, what: string) {
+  return z
+    .array(item, {
+      error: (iss) => (iss.input === undefined ? REQUIRED : `must be a list of ${what} (got ${describeValue(iss.input)})`),
+    })
+    .min(1, { error: `must list at least one ${what.replace(/s$/, '')}` });
+}
+
+const logShape = { level: oneOf(LOG_LEVELS, 'info'), connections: bool(false) };
+const timeoutsShape = { connect: duration('5s', { positive: true }), idle: duration('1h') };
+const backendShape = { address: endpoint(false), name: optionalName(), weight: integer(0, 1000, 1), backup: bool(false) };
+const serviceShape = {
+  name: requiredName(),
+  protocol: supportedProtocol,
+  listen: endpoint(true),
+  balance: optionalOneOf(BALANCE_NAMES),
+  backends: list(
+    mapping(backendShape, 'backend settings').transform(
+      (b): BackendConfig => ({ address: b.address, name: b.name ?? b.address.text, weight: b.weight, backup: b.backup }),
+    ),
+    'backends',
+  ),
+  timeouts: mapping(timeoutsShape, 'timeouts').prefault({}),
+  retries: integer(0, 10, 2),
+  maxConnections: integer(1, undefined, 10000),
+  health: notYet,
+};
+const rootShape = {
+  log: mapping(logShape, 'log settings').prefault({}),
+  shutdownTimeout: duration('30s'),
+  services: list(
+    mapping(serviceShape, 'service settings').transform(
+      (s): ServiceConfig => ({
+        name: s.name,
+        protocol: s.protocol,
+        listen: s.listen,
+        balance: s.balance ?? DEFAULT_BALANCE[s.protocol],
+        backends: s.backends,
+        timeouts: s.timeouts,
+        retries: s.retries,
+        maxConnections: s.maxConnections,
+      }),
+    ),
+    'services',
+  ),
+  admin: notYet,
+  peer: notYet,
+};
+
+export const configSchema = z
+  .strictObject(rootShape, {
+    error: (iss) =>
+      iss.code === 'invalid_type'
+        ? `must be a mapping with a "services" list (got ${describeValue(iss.input)})`
+        : undefined,
+  })
+  .transform((c): FulcrumConfig => ({ log: c.log, shutdownTimeout: c.shutdownTimeout, services: c.services }));
+
+/** The keys allowed in each mapping, by path pattern (indices as `[]`), for "did you mean" hints. */
+const KEYS_AT: Record<string, readonly string[]> = {
+  '': Object.keys(rootShape),
+  log: Object.keys(logShape),
+  'services[]': Object.keys(serviceShape),
+  'services[].timeouts': Object.keys(timeoutsShape),
+  'services[].backends[]': Object.keys(backendShape),
+};
+
+export type SchemaResult = { ok: true; config: FulcrumConfig } | { ok: false; problems: ConfigProblem[] };
+
+/** Runs the schema over a raw document (after `${VAR}` substitution). Problems are in zod's order. */
+export function applySchema(raw: unknown): SchemaResult {
+  const result = configSchema.safeParse(raw, { error: fallbackReason });
+  if (result.success) return { ok: true, config: result.data };
+  const problems: ConfigProblem[] = [];
+  for (const issue of result.error.issues) {
+    const path = issue.path.filter((seg): seg is PathSegment => typeof seg !== 'symbol');
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) problems.push({ path: [...path, key], reason: unknownKeyReason(path, key) });
+    } else {
+      problems.push({ path, reason: issue.message });
+    }
+  }
+  return { ok: false, problems };
+}
+
+/** Messages for issues no schema above words itself (kept human just in case). */
+function fallbackReason(iss: z.core.$ZodRawIssue): string | undefined {
+  if (iss.code === 'invalid_type') {
+    return iss.input === undefined ? REQUIRED : `must be ${iss.expected} (got ${describeValue(iss.input)})`;
+  }
+  return undefined;
+}
+
+function unknownKeyReason(path: readonly PathSegment[], key: string): string {
+  const pattern = path.map((seg) => (typeof seg === 'number' ? '[]' : seg)).join('.').replace(/\.\[\]/g, '[]');
+  const allowed = KEYS_AT[pattern] ?? [];
+  const hint = closestKey(key, allowed);
+  return hint === undefined ? 'unknown key' : `unknown key (did you mean "${hint}"?)`;
+}

@@ -1,0 +1,535 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FulcrumError, isFulcrumError } from '../../src/errors';
+import {
+  formatPath,
+  loadConfigFile,
+  parseConfigText,
+  parseDuration,
+  parseEndpoint,
+  substituteEnv,
+  validateConfig,
+} from '../../src/config';
+import type { FulcrumConfig } from '../../src/config';
+
+/** The FulcrumError thrown by fn (fails the test when nothing is thrown). */
+function thrown(fn: () => unknown): FulcrumError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof FulcrumError) return err;
+    throw err;
+  }
+  throw new Error('expected a FulcrumError, nothing was thrown');
+}
+
+/** The "path: reason" lines for a YAML text. */
+function problems(yaml: string, env: Record<string, string> = {}): readonly string[] {
+  const err = thrown(() => parseConfigText(yaml, { env }));
+  expect(err.code).toBe('ERR_FULCRUM_CONFIG');
+  return err.details;
+}
+
+const ONE_SERVICE = `
+services:
+  - name: app
+    listen: 127.0.0.1:8000
+    backends:
+      - address: 10.0.0.1:80
+`;
+
+describe('parseDuration', () => {
+  test.each([
+    ['250ms', 250],
+    ['2s', 2000],
+    ['1.5s', 1500],
+    ['1.1s', 1100],
+    ['1m', 60_000],
+    ['1h', 3_600_000],
+    ['0s', 0],
+    ['0ms', 0],
+    ['1m30s', 90_000],
+    [' 5s ', 5000],
+  ])('%j is %d ms', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  test.each([
+    ['30', /"30" has no unit: add one of ms, s, m, h/],
+    ['1.5', /has no unit/],
+    ['-1s', /negative/],
+    ['-5', /negative/],
+    ['NaN', /is not a duration/],
+    ['abc', /is not a duration/],
+    ['', /is empty/],
+    ['s', /is not a duration/],
+    ['1d', /unknown unit "d"/],
+    ['5 sec', /unknown unit "sec"/],
+    ['0.5ms', /finer than a millisecond/],
+    ['1000h', /too long/],
+  ])('%j is refused', (text, reason) => {
+    expect(() => parseDuration(text)).toThrow(reason);
+  });
+});
+
+describe('parseEndpoint', () => {
+  test('IPv4 is kept as written', () => {
+    expect(parseEndpoint('1.2.3.4:80')).toEqual({ host: '1.2.3.4', port: 80, family: 4, text: '1.2.3.4:80' });
+  });
+
+  test('IPv6 is compressed, lowercased and bracketed', () => {
+    expect(parseEndpoint('[::1]:80')).toEqual({ host: '::1', port: 80, family: 6, text: '[::1]:80' });
+    expect(parseEndpoint('[2001:DB8:0:0:0:0:0:1]:5432')).toEqual({
+      host: '2001:db8::1',
+      port: 5432,
+      family: 6,
+      text: '[2001:db8::1]:5432',
+    });
+    expect(parseEndpoint('[::ffff:10.0.0.1]:80').text).toBe('[::ffff:10.0.0.1]:80');
+  });
+
+  test('missing port', () => {
+    expect(() => parseEndpoint('10.0.0.1')).toThrow(/^"10.0.0.1" has no port$/);
+    expect(() => parseEndpoint('[::1]')).toThrow(/^"\[::1\]" has no port$/);
+    expect(() => parseEndpoint('10.0.0.1:')).toThrow(/has no port/);
+  });
+
+  test('port range; port 0 only where allowed', () => {
+    expect(() => parseEndpoint('10.0.0.1:0')).toThrow(/port 0 is out of range 1..65535/);
+    expect(() => parseEndpoint('10.0.0.1:65536')).toThrow(/port 65536 is out of range 1..65535/);
+    expect(() => parseEndpoint('10.0.0.1:http')).toThrow(/port "http" is not a number/);
+    expect(parseEndpoint('10.0.0.1:65535').port).toBe(65535);
+    expect(parseEndpoint('0.0.0.0:0', { allowPortZero: true }).port).toBe(0);
+    expect(() => parseEndpoint('0.0.0.0:65536', { allowPortZero: true })).toThrow(/out of range 0..65535/);
+  });
+
+  test('hostnames are refused: no DNS', () => {
+    expect(() => parseEndpoint('db.example.com:5432')).toThrow(/is a hostname; only IP addresses are supported \(fulcrum does no DNS\)/);
+    expect(() => parseEndpoint('localhost:80')).toThrow(/use 127.0.0.1 or \[::1\]/);
+  });
+
+  test('IPv6 without brackets', () => {
+    expect(() => parseEndpoint('::1')).toThrow(/IPv6 addresses must be in brackets/);
+    expect(() => parseEndpoint('2001:db8::1:5432')).toThrow(/e\.g\. "\[2001:db8::1\]:5432"/);
+  });
+
+  test('other malformed addresses', () => {
+    expect(() => parseEndpoint('[1.2.3.4]:80')).toThrow(/brackets are only for IPv6/);
+    expect(() => parseEndpoint('01.2.3.4:80')).toThrow(/not a valid IPv4 address/);
+    expect(() => parseEndpoint('1.2.3:80')).toThrow(/not a valid IPv4 address/);
+    expect(() => parseEndpoint('10.0.0.0/8:80')).toThrow(/not a valid IPv4 address/);
+    expect(() => parseEndpoint('[::1/64]:80')).toThrow(/not a valid IPv6 address/);
+    expect(() => parseEndpoint('[::1')).toThrow(/without a closing/);
+    expect(() => parseEndpoint(':80')).toThrow(/has no IP address/);
+    expect(() => parseEndpoint('')).toThrow(/is empty/);
+  });
+});
+
+describe('substituteEnv', () => {
+  test('replaces ${VAR} in every string, recursively, without touching the input', () => {
+    const input = { a: 'x-${A}-y', list: [{ b: '${B}' }, 3, true, null], key: { '${A}': 'plain' } };
+    const { value, problems: found } = substituteEnv(input, { A: 'one', B: '' });
+    expect(found).toEqual([]);
+    expect(value).toEqual({ a: 'x-one-y', list: [{ b: '' }, 3, true, null], key: { '${A}': 'plain' } });
+    expect(input.a).toBe('x-${A}-y');
+  });
+
+  test('a missing variable is a problem naming the path and the variable', () => {
+    const { problems: found } = substituteEnv({ admin: { token: '${FULCRUM_ADMIN_TOKEN}' } }, {});
+    expect(found).toEqual([
+      { path: ['admin', 'token'], reason: 'environment variable FULCRUM_ADMIN_TOKEN is not set' },
+    ]);
+  });
+
+  test('$${ is a literal ${', () => {
+    expect(substituteEnv('pa$${ss}${A}', { A: '!' }).value).toBe('pa${ss}!');
+  });
+
+  test('malformed references are problems', () => {
+    expect(substituteEnv('${A', {}).problems[0]?.reason).toMatch(/unclosed/);
+    expect(substituteEnv('${A:-x}', {}).problems[0]?.reason).toMatch(/not a valid variable reference/);
+  });
+
+  test('in a config file, the missing variable is reported once, at its field', () => {
+    const yaml = ONE_SERVICE.replace('127.0.0.1:8000', '"${LISTEN}"');
+    expect(problems(yaml)).toEqual(['services[0].listen: environment variable LISTEN is not set']);
+    const config = parseConfigText(yaml, { env: { LISTEN: '127.0.0.1:9000' } });
+    expect(config.services[0]?.listen.text).toBe('127.0.0.1:9000');
+  });
+});
+
+describe('a full config', () => {
+  const FULL = `
+log: { level: debug, connections: true }
+shutdownTimeout: 10s
+services:
+  - name: pg
+    protocol: tcp                 # tcp | udp
+    listen: 0.0.0.0:5432
+    balance: round-robin
+    backends:
+      - { address: 10.0.0.11:5432, weight: 10 }
+      - { address: 10.0.0.12:5432, weight: 10, name: pg-2 }
+      - { address: 10.0.0.13:5432, backup: true }
+    timeouts: { connect: 2s, idle: 0s }
+    retries: 0
+    maxConnections: 100
+  - name: game
+    listen: "[::]:7777"
+    backends:
+      - address: "[2001:db8::10]:7777"
+  - name: cache
+    listen: 127.0.0.1:0
+    backends: [{ address: 10.0.0.21:6379 }]
+`;
+
+  test('parses with every default filled in', () => {
+    const ep = (host: string, port: number, family: 4 | 6 = 4) => ({
+      host,
+      port,
+      family,
+      text: family === 6 ? `[${host}]:${port}` : `${host}:${port}`,
+    });
+    const expected: FulcrumConfig = {
+      log: { level: 'debug', connections: true },
+      shutdownTimeout: 10_000,
+      services: [
+        {
+          name: 'pg',
+          protocol: 'tcp',
+          listen: ep('0.0.0.0', 5432),
+          balance: 'round-robin',
+          backends: [
+            { address: ep('10.0.0.11', 5432), name: '10.0.0.11:5432', weight: 10, backup: false },
+            { address: ep('10.0.0.12', 5432), name: 'pg-2', weight: 10, backup: false },
+            { address: ep('10.0.0.13', 5432), name: '10.0.0.13:5432', weight: 1, backup: true },
+          ],
+          timeouts: { connect: 2000, idle: 0 },
+          retries: 0,
+          maxConnections: 100,
+        },
+        {
+          name: 'game',
+          protocol: 'tcp',
+          listen: ep('::', 7777, 6),
+          balance: 'least-conn',
+          backends: [{ address: ep('2001:db8::10', 7777, 6), name: '[2001:db8::10]:7777', weight: 1, backup: false }],
+          timeouts: { connect: 5000, idle: 3_600_000 },
+          retries: 2,
+          maxConnections: 10000,
+        },
+        {
+          name: 'cache',
+          protocol: 'tcp',
+          listen: ep('127.0.0.1', 0),
+          balance: 'least-conn',
+          backends: [{ address: ep('10.0.0.21', 6379), name: '10.0.0.21:6379', weight: 1, backup: false }],
+          timeouts: { connect: 5000, idle: 3_600_000 },
+          retries: 2,
+          maxConnections: 10000,
+        },
+      ],
+    };
+    expect(parseConfigText(FULL, { env: {} })).toEqual(expected);
+  });
+
+  test('top-level defaults', () => {
+    const config = parseConfigText(ONE_SERVICE, { env: {} });
+    expect(config.log).toEqual({ level: 'info', connections: false });
+    expect(config.shutdownTimeout).toBe(30_000);
+    expect(config.services[0]?.balance).toBe('least-conn');
+  });
+});
+
+describe('files', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-config-'));
+  });
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const write = (name: string, text: string): string => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, text);
+    return file;
+  };
+
+  test('a JSON file', () => {
+    const file = write(
+      'fulcrum.json',
+      JSON.stringify({
+        shutdownTimeout: '5s',
+        services: [{ name: 'json', listen: '127.0.0.1:7000', backends: [{ address: '127.0.0.1:7001', weight: 3 }] }],
+      }),
+    );
+    const config = loadConfigFile(file, {});
+    expect(config.shutdownTimeout).toBe(5000);
+    expect(config.services[0]?.backends[0]?.weight).toBe(3);
+  });
+
+  test('a YAML file, with ${VAR} from the given env', () => {
+    const file = write('fulcrum.yaml', ONE_SERVICE.replace('10.0.0.1:80', '"10.0.0.1:${PORT}"'));
+    expect(loadConfigFile(file, { PORT: '81' }).services[0]?.backends[0]?.address.port).toBe(81);
+  });
+
+  test('a YAML syntax error names the file, line and column', () => {
+    const file = write('broken.yaml', 'services:\n  - name: a\n    listen: [1, 2\n    backends: []\n');
+    const err = thrown(() => loadConfigFile(file, {}));
+    expect(err.code).toBe('ERR_FULCRUM_CONFIG_READ');
+    expect(err.message).toContain(file);
+    expect(err.message).toMatch(/line \d+, column \d+/);
+  });
+
+  test('unquoted IPv6 in YAML gets a hint', () => {
+    const err = thrown(() => parseConfigText('services:\n  - listen: [::1]:80\n', { env: {} }));
+    expect(err.code).toBe('ERR_FULCRUM_CONFIG_READ');
+    expect(err.message).toMatch(/line 2, column \d+: .*IPv6 addresses must be quoted/);
+  });
+
+  test('duplicate YAML keys are syntax errors', () => {
+    const err = thrown(() => parseConfigText('log: {}\nlog: {}\n', { env: {} }));
+    expect(err.code).toBe('ERR_FULCRUM_CONFIG_READ');
+    expect(err.message).toMatch(/line 2, column 1/);
+  });
+
+  test('a JSON syntax error', () => {
+    const file = write('broken.json', '{\n  "services": [\n    {"name": "a",}\n  ]\n}\n');
+    const err = thrown(() => loadConfigFile(file, {}));
+    expect(err.code).toBe('ERR_FULCRUM_CONFIG_READ');
+    expect(err.message).toMatch(/as JSON: line 3, column 18/);
+  });
+
+  test('a missing file', () => {
+    const err = thrown(() => loadConfigFile(path.join(dir, 'nope.yaml'), {}));
+    expect(err.code).toBe('ERR_FULCRUM_CONFIG_READ');
+    expect(err.message).toMatch(/cannot read config file .*nope\.yaml/);
+  });
+
+  test('validation errors from a file name the file', () => {
+    const file = write('invalid.yaml', ONE_SERVICE.replace('10.0.0.1:80', '10.0.0.1'));
+    const err = thrown(() => loadConfigFile(file, {}));
+    expect(err.message).toBe(`invalid configuration in ${file} (1 problem)`);
+    expect(err.details).toEqual(['services[0].backends[0].address: "10.0.0.1" has no port']);
+  });
+});
+
+describe('problems', () => {
+  test('formatPath', () => {
+    expect(formatPath(['services', 0, 'backends', 1, 'address'])).toBe('services[0].backends[1].address');
+    expect(formatPath([])).toBe('(root)');
+    expect(formatPath(['services', 0, 'a key'])).toBe('services[0]["a key"]');
+  });
+
+  test('nested path and reason', () => {
+    const yaml = `
+services:
+  - name: a
+    listen: 0.0.0.0:80
+    backends:
+      - address: 10.0.0.2:80
+      - address: 10.0.0.1
+`;
+    const err = thrown(() => parseConfigText(yaml, { env: {} }));
+    expect(isFulcrumError(err, 'ERR_FULCRUM_CONFIG')).toBe(true);
+    expect(err.message).toBe('invalid configuration (1 problem)');
+    expect(err.details).toEqual(['services[0].backends[1].address: "10.0.0.1" has no port']);
+  });
+
+  test('unknown keys at every level, with a hint when one is close', () => {
+    const yaml = `
+lgo: {}
+log: { level: info, colour: true }
+services:
+  - name: a
+    listn: 0.0.0.0:80
+    backends:
+      - { address: 10.0.0.1:80, wieght: 2 }
+    timeouts: { connect: 1s, read: 1s }
+`;
+    expect(problems(yaml)).toEqual([
+      'lgo: unknown key (did you mean "log"?)',
+      'log.colour: unknown key',
+      'services[0].listn: unknown key (did you mean "listen"?)',
+      'services[0].backends[0].wieght: unknown key (did you mean "weight"?)',
+      'services[0].timeouts.read: unknown key',
+      'services[0].listen: is required',
+    ]);
+  });
+
+  test('admin, peer and health are refused, not ignored', () => {
+    const yaml = `
+admin: { listen: 127.0.0.1:9090 }
+peer: { id: lb-a }
+services:
+  - name: a
+    listen: 0.0.0.0:80
+    backends: [{ address: 10.0.0.1:80 }]
+    health: { interval: 2s }
+`;
+    expect(problems(yaml)).toEqual([
+      'admin: not supported yet in this version',
+      'peer: not supported yet in this version',
+      'services[0].health: not supported yet in this version',
+    ]);
+  });
+
+  test('wrong types and values, all reported at once in document order', () => {
+    const yaml = `
+log: { level: loud, connections: "yes" }
+shutdownTimeout: 30
+services:
+  - name: "bad name"
+    protocol: sctp
+    listen: db.local:80
+    balance: fastest
+    backends:
+      - { address: 10.0.0.1:80, weight: 1001, backup: 1 }
+      - { address: 10.0.0.2:0, weight: 1.5, name: "" }
+    timeouts: { connect: 0s, idle: 1d }
+    retries: 11
+    maxConnections: 0
+  - name: b
+    listen: 0.0.0.0:81
+    backends: []
+  - name: c
+    listen: 0.0.0.0:82
+  - 5
+`;
+    expect(problems(yaml)).toEqual([
+      'log.level: must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
+      'log.connections: must be true or false (got "yes")',
+      'shutdownTimeout: 30 has no unit: write a string with one of ms, s, m, h (e.g. "30s" or "30ms")',
+      'services[0].name: "bad name" may contain only letters, digits, "_", "." and "-"',
+      'services[0].protocol: must be one of tcp, udp (got "sctp")',
+      'services[0].listen: "db.local:80": "db.local" is a hostname; only IP addresses are supported (fulcrum does no DNS)',
+      'services[0].balance: must be one of round-robin, least-conn, source-hash, random-two (got "fastest")',
+      'services[0].backends[0].weight: must be an integer between 0 and 1000 (got 1001)',
+      'services[0].backends[0].backup: must be true or false (got 1)',
+      'services[0].backends[1].address: "10.0.0.2:0": port 0 is out of range 1..65535',
+      'services[0].backends[1].weight: must be an integer between 0 and 1000 (got 1.5)',
+      'services[0].backends[1].name: must be a non-empty string (got "")',
+      'services[0].timeouts.connect: must be more than 0 (got "0s")',
+      'services[0].timeouts.idle: "1d" has an unknown unit "d": use ms, s, m or h',
+      'services[0].retries: must be an integer between 0 and 10 (got 11)',
+      'services[0].maxConnections: must be an integer >= 1 (got 0)',
+      'services[1].backends: must list at least one backend',
+      'services[2].backends: is required',
+      'services[3]: must be a mapping of service settings (got 5)',
+    ]);
+  });
+
+  test('required fields and wrong containers', () => {
+    expect(problems('services: []')).toEqual(['services: must list at least one service']);
+    expect(problems('services: { name: a }')).toEqual(['services: must be a list of services (got a mapping)']);
+    expect(problems('log: 3\nservices:\n  - {}\n')).toEqual([
+      'log: must be a mapping of log settings (got 3)',
+      'services[0].name: is required',
+      'services[0].listen: is required',
+      'services[0].backends: is required',
+    ]);
+    expect(problems('')).toEqual(['services: is required']);
+    expect(problems('- 1')).toEqual(['(root): must be a mapping with a "services" list (got a list)']);
+    expect(problems(ONE_SERVICE.replace('127.0.0.1:8000', '8000'))).toEqual([
+      'services[0].listen: must be an address string like "10.0.0.1:80" or "[::1]:80" (got 8000)',
+    ]);
+  });
+
+  test('duplicates: service names, listen endpoints, backend addresses and names', () => {
+    const yaml = `
+services:
+  - name: a
+    listen: 0.0.0.0:80
+    backends:
+      - address: "[2001:db8::1]:80"
+      - address: "[2001:DB8:0::1]:80"
+      - { address: 10.0.0.3:80, name: x }
+      - { address: 10.0.0.4:80, name: x }
+  - name: a
+    listen: 0.0.0.0:80
+    backends: [{ address: 10.0.0.1:80 }]
+`;
+    expect(problems(yaml)).toEqual([
+      'services[0].backends[1].address: duplicate backend address [2001:db8::1]:80 (also backends[0])',
+      'services[0].backends[3].name: duplicate backend name "x" (also backends[2])',
+      'services[1].name: duplicate service name "a" (also services[0])',
+      'services[1].listen: 0.0.0.0:80/tcp is already used by services[0]',
+    ]);
+  });
+
+  test('udp is refused until the UDP proxy exists (never proxied as tcp)', () => {
+    const yaml = `
+services:
+  - { name: game, protocol: udp, listen: 0.0.0.0:7777, backends: [{ address: 10.0.0.1:7777 }] }
+`;
+    expect(problems(yaml)).toEqual(['services[0].protocol: udp services are not supported yet in this version (tcp only)']);
+  });
+
+  test('backend names use the service-name alphabet (so they never collide with address names)', () => {
+    const yaml = `
+services:
+  - name: a
+    listen: 0.0.0.0:80
+    backends:
+      - { address: 10.0.0.1:80 }
+      - { address: 10.0.0.2:80, name: "10.0.0.1:80" }
+`;
+    expect(problems(yaml)).toEqual([
+      'services[0].backends[1].name: "10.0.0.1:80" may contain only letters, digits, "_", "." and "-"',
+    ]);
+  });
+
+  test('several services may listen on port 0', () => {
+    const yaml = `
+services:
+  - { name: a, listen: 127.0.0.1:0, backends: [{ address: 127.0.0.1:7000 }] }
+  - { name: b, listen: 127.0.0.1:0, backends: [{ address: 127.0.0.1:7000 }] }
+`;
+    expect(parseConfigText(yaml, { env: {} }).services.map((s) => s.listen.port)).toEqual([0, 0]);
+  });
+});
+
+describe('validateConfig', () => {
+  test('the CLI quick mode raw object', () => {
+    const config = validateConfig(
+      {
+        services: [
+          {
+            name: 'quick',
+            listen: '127.0.0.1:6000',
+            backends: [{ address: '127.0.0.1:7000' }, { address: '127.0.0.1:7001' }],
+            balance: 'round-robin',
+            protocol: 'tcp',
+          },
+        ],
+      },
+      {},
+    );
+    expect(config.services).toHaveLength(1);
+    expect(config.services[0]?.backends.map((b) => b.name)).toEqual(['127.0.0.1:7000', '127.0.0.1:7001']);
+    expect(config.services[0]?.balance).toBe('round-robin');
+  });
+
+  test('quick mode with undefined optional fields gets the defaults', () => {
+    const config = validateConfig({
+      services: [{ name: 'quick', listen: '127.0.0.1:0', backends: [{ address: '127.0.0.1:7000' }], balance: undefined, protocol: undefined }],
+    });
+    expect(config.services[0]?.balance).toBe('least-conn');
+    expect(config.services[0]?.protocol).toBe('tcp');
+  });
+});
+
+describe('examples', () => {
+  const dir = path.resolve(__dirname, '../../examples');
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f)) : [];
+
+  test('there are examples', () => {
+    expect(files).toEqual(expect.arrayContaining(['single.yaml', 'database.yaml']));
+  });
+
+  test.each(files)('examples/%s is valid', (file) => {
+    const config = loadConfigFile(path.join(dir, file), {});
+    expect(config.services.length).toBeGreaterThan(0);
+  });
+});
