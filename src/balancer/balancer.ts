@@ -1,0 +1,27 @@
+import type { Backend } from '../pool/backend';
+
+/** What a balancer may look at to choose; the proxy reuses one per session. */
+export interface PickContext {
+  /** 32-bit hash of the client IP (see hashSource), computed once per session. */
+  sourceHash: number;
+  /** Backends already tried for this session (connect failed); pick skips them. */
+  tried: readonly Backend[];
+}
+
+/**
+ * Every algorithm: `rebuild` when the pool's usable set changes (may allocate),
+ * `pick` per session (must not allocate or sort). `null` means no backend: a
+ * value, not an exception; the proxy turns it into a counted rejection.
+ */
+export interface Balancer {
+  rebuild(backends: readonly Backend[]): void;
+  pick(ctx: PickContext): Backend | null;
+}
+
+export const NO_TRIED: readonly Backend[] = [];
+
+export function wasTried(ctx: PickContext, b: Backend): boolean {
+  const tried = ctx.tried;
+  for (let i = 0; i < tried.length; i++) if (tried[i] === b) return true;
+  return false;
+}
