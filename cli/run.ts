@@ -1,0 +1,69 @@
+import { loadConfigFile, validateConfig } from '../src/config';
+import type { FulcrumConfig } from '../src/config/types';
+import { FulcrumError } from '../src/errors';
+import { start, type FulcrumHandle } from '../src/index';
+import { rootLogger } from '../src/log';
+
+interface RunOptions {
+  config?: string;
+  listen?: string;
+  backend: string[];
+  balance?: string;
+  logLevel?: string;
+}
+
+/** The config of `run`: a file, or quick mode (one service named "quick" from flags, validated like a file). */
+export function resolveRunConfig(opts: RunOptions): FulcrumConfig {
+  if (opts.config) {
+    if (opts.listen || opts.backend.length > 0 || opts.balance) {
+      throw new FulcrumError('ERR_FULCRUM_ARGS', 'use either -c FILE or quick-mode flags (--listen/--backend/--balance), not both');
+    }
+    return loadConfigFile(opts.config);
+  }
+  if (!opts.listen || opts.backend.length === 0) {
+    throw new FulcrumError('ERR_FULCRUM_ARGS', 'run needs -c FILE, or --listen ADDR with at least one --backend ADDR');
+  }
+  const service: Record<string, unknown> = { name: 'quick', listen: opts.listen, backends: opts.backend.map((address) => ({ address })) };
+  if (opts.balance) service.balance = opts.balance;
+  return validateConfig({ services: [service] });
+}
+
+export async function runCommand(opts: RunOptions): Promise<void> {
+  const config = resolveRunConfig(opts);
+  if (opts.logLevel) config.log.level = opts.logLevel as FulcrumConfig['log']['level'];
+  const handle = await start(config);
+  stopOnSignals(handle);
+}
+
+/** SIGTERM/SIGINT: drain until shutdownTimeout, then exit 0. A second signal closes everything at once. */
+export function stopOnSignals(handle: FulcrumHandle, beforeExit?: () => Promise<void> | void): void {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      rootLogger.warn({ signal }, 'second signal: closing all sessions now');
+      for (const s of handle.manager.services) s.proxy.abortAll();
+      return;
+    }
+    rootLogger.info({ signal }, 'signal received');
+    handle
+      .stop()
+      .then(async () => {
+        await beforeExit?.();
+        rootLogger.flush();
+        process.exit(0);
+      })
+      .catch((err) => {
+        rootLogger.error({ err }, 'stop failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+export function validateCommand(opts: { config: string }): void {
+  const config = loadConfigFile(opts.config);
+  const tcp = config.services.length;
+  process.stdout.write(`${opts.config}: valid (${tcp} service${tcp === 1 ? '' : 's'}: ${config.services.map((s) => s.name).join(', ')})\n`);
+}

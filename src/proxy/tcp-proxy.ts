@@ -1,0 +1,157 @@
+import net from 'node:net';
+import type { Balancer } from '../balancer/balancer';
+import type { Endpoint } from '../config/types';
+import { FulcrumError } from '../errors';
+import type { Logger } from '../log';
+import type { Backend } from '../pool/backend';
+import { TcpSession } from './tcp-session';
+
+/** Why a client was turned away; the keys are the `reason` label of fulcrum_rejected_total. */
+export interface RejectCounts {
+  no_backend: number;
+  max_connections: number;
+  connect_failed: number;
+}
+
+export interface TcpProxyOptions {
+  name: string;
+  balancer: Balancer;
+  connectTimeout: number;
+  idleTimeout: number;
+  retries: number;
+  maxConnections: number;
+  logConnections: boolean;
+  log: Logger;
+}
+
+/**
+ * The listening side of one TCP service: accepts paused connections, turns
+ * each into a TcpSession, keeps the live set for shutdown, and counts what it
+ * refuses. Everything it knows of backends it learns through the balancer.
+ */
+export class TcpProxy {
+  readonly name: string;
+  balancer: Balancer;
+  connectTimeout: number;
+  idleTimeout: number;
+  retries: number;
+  readonly logConnections: boolean;
+  readonly log: Logger;
+  readonly sessions = new Set<TcpSession>();
+  readonly rejects: RejectCounts = { no_backend: 0, max_connections: 0, connect_failed: 0 };
+  accepted = 0;
+  private readonly server: net.Server;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(options: TcpProxyOptions) {
+    this.name = options.name;
+    this.balancer = options.balancer;
+    this.connectTimeout = options.connectTimeout;
+    this.idleTimeout = options.idleTimeout;
+    this.retries = options.retries;
+    this.logConnections = options.logConnections;
+    this.log = options.log;
+    this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.accept(socket));
+    // Node closes connections beyond maxConnections at accept and tells us: count them.
+    this.server.maxConnections = options.maxConnections;
+    this.server.on('drop', () => {
+      this.rejects.max_connections++;
+    });
+    this.server.on('error', (err) => this.log.error({ err }, 'listener error'));
+  }
+
+  listen(endpoint: Endpoint): Promise<Endpoint> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(new FulcrumError('ERR_FULCRUM_LISTEN', `service ${this.name}: cannot listen on ${endpoint.text}: ${err.code ?? err.message}`, [], { cause: err }));
+      };
+      this.server.once('error', onError);
+      this.server.listen({ host: endpoint.host, port: endpoint.port, ipv6Only: endpoint.family === 6 }, () => {
+        this.server.removeListener('error', onError);
+        const bound = this.server.address() as net.AddressInfo;
+        const text = endpoint.family === 6 ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+        resolve({ host: bound.address, port: bound.port, family: endpoint.family, text });
+      });
+    });
+  }
+
+  get listening(): boolean {
+    return this.server.listening;
+  }
+
+  /**
+   * Stop accepting; live sessions go on. The listening socket closes at once;
+   * server.close()'s callback would wait for every connection, so it is not awaited.
+   */
+  stopAccepting(): void {
+    if (this.server.listening) this.server.close();
+  }
+
+  /** Resolves when no session is live (immediately if none). */
+  whenIdle(): Promise<void> {
+    if (this.sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  abortAll(): void {
+    for (const session of this.sessions) session.abort('aborted');
+  }
+
+  private accept(socket: net.Socket): void {
+    if (socket.remoteAddress === undefined) {
+      // Already gone between accept and here (reset in the backlog).
+      socket.on('error', noop);
+      socket.destroy();
+      return;
+    }
+    this.accepted++;
+    const session = new TcpSession(this, socket);
+    this.sessions.add(session);
+    session.start();
+  }
+
+  sessionConnected(_session: TcpSession): void {}
+
+  connectFailed(session: TcpSession, backend: Backend, err: Error | null): void {
+    if (this.log.isLevelEnabled('debug')) {
+      this.log.debug({ backend: backend.name, client: session.clientAddress, err: err?.message ?? 'connect timeout' }, 'backend connect failed');
+    }
+  }
+
+  rejected(session: TcpSession, reason: 'no_backend' | 'connect_failed'): void {
+    this.rejects[reason]++;
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ client: session.clientAddress, reason }, 'client rejected');
+  }
+
+  sessionClosed(session: TcpSession, wasOpen: boolean): void {
+    this.sessions.delete(session);
+    if (this.logConnections) this.accessLog(session, wasOpen);
+    if (this.sessions.size === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private accessLog(s: TcpSession, wasOpen: boolean): void {
+    const now = performance.now();
+    this.log.info(
+      {
+        client: `${s.clientAddress}:${s.clientPort}`,
+        backend: s.backend?.name ?? null,
+        result: s.reason,
+        bytesIn: s.client.bytesRead,
+        bytesOut: wasOpen ? s.upstream!.bytesRead : 0,
+        connectMs: wasOpen ? round(s.connectedAt - s.startedAt) : null,
+        durationMs: round(now - s.startedAt),
+      },
+      'session closed',
+    );
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+function noop(): void {}

@@ -1,0 +1,30 @@
+import type { BackendConfig, Endpoint, FulcrumConfig, ServiceConfig } from '../../src/config/types';
+
+export function ep(port: number, host = '127.0.0.1'): Endpoint {
+  const family = host.includes(':') ? 6 : 4;
+  return { host, port, family, text: family === 6 ? `[${host}]:${port}` : `${host}:${port}` };
+}
+
+export function backend(port: number, extra: Partial<BackendConfig> = {}): BackendConfig {
+  const address = ep(port);
+  return { address, name: address.text, weight: 1, backup: false, ...extra };
+}
+
+/** A normalized TCP service on 127.0.0.1:0 with the documented defaults, overridable. */
+export function tcpService(backends: BackendConfig[], extra: Partial<ServiceConfig> = {}): ServiceConfig {
+  return {
+    name: 'svc',
+    protocol: 'tcp',
+    listen: ep(0),
+    balance: 'round-robin',
+    backends,
+    timeouts: { connect: 5000, idle: 3_600_000 },
+    retries: 2,
+    maxConnections: 10000,
+    ...extra,
+  };
+}
+
+export function fulcrumConfig(services: ServiceConfig[], extra: Partial<FulcrumConfig> = {}): FulcrumConfig {
+  return { log: { level: 'silent', connections: false }, shutdownTimeout: 30000, services, ...extra };
+}

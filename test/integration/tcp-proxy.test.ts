@@ -1,0 +1,240 @@
+import crypto from 'node:crypto';
+import net from 'node:net';
+import { start, type FulcrumHandle } from '../../src/index';
+import { backend, fulcrumConfig, tcpService } from '../helpers/config';
+import { close, connect, echoServer, listen, readAll, refusedPort, sleep, until } from '../helpers/net';
+
+const handles: FulcrumHandle[] = [];
+const servers: net.Server[] = [];
+
+afterEach(async () => {
+  await Promise.all(handles.splice(0).map((h) => h.stop(0)));
+  await Promise.all(servers.splice(0).map((s) => close(s)));
+});
+
+async function run(service: Parameters<typeof tcpService>[0], extra: Parameters<typeof tcpService>[1] = {}) {
+  const h = await start(fulcrumConfig([tcpService(service, extra)]));
+  handles.push(h);
+  const svc = h.manager.services[0];
+  return { h, svc, port: h.addresses.get('svc')!.port };
+}
+
+async function echo() {
+  const e = await echoServer();
+  servers.push(e.server);
+  return e;
+}
+
+function sha256(b: Buffer): string {
+  return crypto.createHash('sha256').update(b).digest('hex');
+}
+
+test('64 MiB each way arrive byte-exact (echo through the proxy, checked by hash)', async () => {
+  const e = await echo();
+  const { port, svc } = await run([backend(e.port)]);
+  const payload = crypto.randomBytes(64 * 1024 * 1024);
+  const client = await connect(port);
+  const received = readAll(client);
+  client.end(payload);
+  const got = await received;
+  expect(got.length).toBe(payload.length);
+  expect(sha256(got)).toBe(sha256(payload));
+  await until(() => svc.proxy.sessions.size === 0);
+  const b = svc.pool.backends[0];
+  expect(b.bytesIn).toBe(payload.length);
+  expect(b.bytesOut).toBe(payload.length);
+  expect(b.total).toBe(1);
+  expect(b.active).toBe(0);
+});
+
+test('half-close: a client that shuts its write side still gets a late reply', async () => {
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.on('error', () => {});
+    const chunks: Buffer[] = [];
+    s.on('data', (c) => chunks.push(c));
+    // Reply only after the request is complete (FIN seen), and late.
+    s.on('end', () => setTimeout(() => s.end(Buffer.concat([Buffer.from('reply to '), ...chunks])), 150));
+  });
+  servers.push(server);
+  const bport = await listen(server);
+  const { port } = await run([backend(bport)]);
+  const client = await connect(port);
+  const reply = readAll(client);
+  client.end('request');
+  expect((await reply).toString()).toBe('reply to request');
+});
+
+test('a reset from the client reaches the backend as a reset', async () => {
+  expect.assertions(1);
+  let backendErr!: (code: string) => void;
+  const seen = new Promise<string>((r) => (backendErr = r));
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.on('error', (err: NodeJS.ErrnoException) => backendErr(err.code ?? 'none'));
+    s.on('end', () => backendErr('FIN'));
+    s.on('data', () => {});
+  });
+  servers.push(server);
+  const { port } = await run([backend(await listen(server))]);
+  const client = await connect(port);
+  client.write('hello');
+  await sleep(50);
+  client.resetAndDestroy();
+  expect(await seen).toBe('ECONNRESET');
+});
+
+test('a reset from the backend reaches the client as a reset', async () => {
+  expect.assertions(1);
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.on('error', () => {});
+    s.once('data', () => s.resetAndDestroy());
+  });
+  servers.push(server);
+  const { port } = await run([backend(await listen(server))]);
+  const client = await connect(port);
+  const outcome = new Promise<string>((resolve) => {
+    client.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'none'));
+    client.on('end', () => resolve('FIN'));
+    client.on('data', () => {});
+  });
+  client.write('trigger');
+  expect(await outcome).toBe('ECONNRESET');
+});
+
+test('a slow reader pauses the backend: fulcrum buffers a bounded amount', async () => {
+  let backendWritten = 0;
+  let backendSocket!: net.Socket;
+  const chunk = Buffer.alloc(64 * 1024, 7);
+  const limit = 512 * 1024 * 1024;
+  const server = net.createServer((s) => {
+    backendSocket = s;
+    s.on('error', () => {});
+    // Stream up to 512 MiB honouring backpressure; stops when fulcrum stops reading.
+    const pump = () => {
+      while (backendWritten < limit) {
+        backendWritten += chunk.length;
+        if (!s.write(chunk)) return void s.once('drain', pump);
+      }
+    };
+    pump();
+  });
+  servers.push(server);
+  const { port, svc } = await run([backend(await listen(server))]);
+  const client = await connect(port);
+  client.pause(); // reads nothing
+  await sleep(1500);
+  const session = [...svc.proxy.sessions][0];
+  // Whatever fulcrum holds in user space is bounded by one socket's high-water mark plus a chunk.
+  expect(session.client.writableLength).toBeLessThan(1024 * 1024);
+  expect(session.upstream!.isPaused()).toBe(true);
+  // The backend itself is held back: far less than the 512 MiB it wanted to send has left it.
+  expect(backendWritten - backendSocket.writableLength).toBeLessThan(64 * 1024 * 1024);
+  client.destroy();
+});
+
+test('a backend that never answers the SYN times out and the next backend serves', async () => {
+  const { blackhole } = await import('../helpers/net');
+  const hole = await blackhole();
+  try {
+    const e = await echo();
+    const { port, svc } = await run([backend(hole.port), backend(e.port)], { timeouts: { connect: 200, idle: 60000 } });
+    for (let i = 0; i < 4; i++) {
+      const client = await connect(port);
+      const reply = readAll(client);
+      client.end(`ping ${i}`);
+      expect((await reply).toString()).toBe(`ping ${i}`);
+    }
+    const [dead, live] = svc.pool.backends;
+    expect(dead.connectFailures).toBeGreaterThanOrEqual(1);
+    expect(dead.total).toBe(0);
+    expect(live.total).toBe(4);
+  } finally {
+    hole.stop();
+  }
+});
+
+test('all backends refusing: the client is closed promptly, every attempt counted', async () => {
+  const ports = [await refusedPort(), await refusedPort(), await refusedPort()];
+  const { port, svc } = await run(ports.map((p) => backend(p)), { retries: 2 });
+  const client = await connect(port);
+  const t0 = Date.now();
+  await readAll(client);
+  expect(Date.now() - t0).toBeLessThan(1000);
+  expect(svc.proxy.rejects.connect_failed).toBe(1);
+  expect(svc.pool.backends.map((b) => b.connectFailures)).toEqual([1, 1, 1]);
+});
+
+test('retries: 0 stops after the first failed backend', async () => {
+  const e = await echo();
+  const dead = await refusedPort();
+  const { port, svc } = await run([backend(dead), backend(e.port)], { retries: 0, balance: 'round-robin' });
+  const outcomes: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const c = await connect(port);
+    const r = readAll(c);
+    c.end('x');
+    // A rejected client that had sent data sees a reset (its bytes were never read).
+    outcomes.push(await r.then((b) => b.toString(), (err) => err.code));
+  }
+  // Round-robin alternates: half the clients met the dead backend and were not retried.
+  expect(outcomes.filter((o) => o === 'x')).toHaveLength(2);
+  expect(svc.proxy.rejects.connect_failed).toBe(2);
+});
+
+test('backups take traffic only when no primary is usable', async () => {
+  const primary = await echo();
+  const spare = await echo();
+  const { port, svc } = await run([backend(primary.port), backend(spare.port, { backup: true })]);
+  const roundTrip = async () => {
+    const c = await connect(port);
+    const r = readAll(c);
+    c.end('x');
+    await r;
+  };
+  for (let i = 0; i < 3; i++) await roundTrip();
+  const [p, b] = svc.pool.backends;
+  expect([p.total, b.total]).toEqual([3, 0]);
+  const { HealthFlag } = await import('../../src/pool/backend');
+  svc.pool.setFlag(p, HealthFlag.DisabledByOperator, true);
+  for (let i = 0; i < 2; i++) await roundTrip();
+  expect([p.total, b.total]).toEqual([3, 2]);
+});
+
+test('no usable backend is a counted rejection', async () => {
+  const e = await echo();
+  const { port, svc } = await run([backend(e.port)]);
+  const { HealthFlag } = await import('../../src/pool/backend');
+  svc.pool.setFlag(svc.pool.backends[0], HealthFlag.DisabledByOperator, true);
+  const c = await connect(port);
+  await readAll(c);
+  expect(svc.proxy.rejects.no_backend).toBe(1);
+  expect(svc.pool.backends[0].total).toBe(0);
+});
+
+test('idle timeout closes a silent session', async () => {
+  const e = await echo();
+  const { port, svc } = await run([backend(e.port)], { timeouts: { connect: 1000, idle: 200 } });
+  const c = await connect(port);
+  c.write('a');
+  const t0 = Date.now();
+  await readAll(c);
+  const elapsed = Date.now() - t0;
+  expect(elapsed).toBeGreaterThanOrEqual(150);
+  expect(elapsed).toBeLessThan(2000);
+  await until(() => svc.proxy.sessions.size === 0);
+  expect(svc.pool.backends[0].active).toBe(0);
+});
+
+test('maxConnections refuses beyond the cap and counts it, existing sessions untouched', async () => {
+  const e = await echo();
+  const { port, svc } = await run([backend(e.port)], { maxConnections: 2 });
+  const a = await connect(port);
+  const b = await connect(port);
+  await until(() => svc.pool.backends[0].active === 2);
+  const c = await connect(port);
+  await readAll(c);
+  expect(svc.proxy.rejects.max_connections).toBe(1);
+  const r = readAll(a);
+  a.end('still here');
+  expect((await r).toString()).toBe('still here');
+  b.destroy();
+});
