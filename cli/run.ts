@@ -1,6 +1,6 @@
 import { loadConfigFile, validateConfig } from '../src/config';
 import type { FulcrumConfig } from '../src/config/types';
-import { FulcrumError } from '../src/errors';
+import { FulcrumError, isFulcrumError } from '../src/errors';
 import { start, type FulcrumHandle } from '../src/index';
 import { rootLogger } from '../src/log';
 
@@ -25,7 +25,20 @@ export function resolveRunConfig(opts: RunOptions): FulcrumConfig {
   }
   const service: Record<string, unknown> = { name: 'quick', listen: opts.listen, backends: opts.backend.map((address) => ({ address })) };
   if (opts.balance) service.balance = opts.balance;
-  return validateConfig({ services: [service] });
+  try {
+    // Flags are literal: no ${VAR} substitution beyond what the shell did.
+    return validateConfig({ services: [service] }, {});
+  } catch (err) {
+    if (!isFulcrumError(err, 'ERR_FULCRUM_CONFIG')) throw err;
+    throw new FulcrumError('ERR_FULCRUM_ARGS', 'invalid quick-mode flags', err.details.map(flagPath));
+  }
+}
+
+/** Speak of flags, not of the config paths quick mode builds from them. */
+function flagPath(line: string): string {
+  return line
+    .replace(/^services\[0\]\.backends\[(\d+)\]\.address/, (_, i) => `--backend #${Number(i) + 1}`)
+    .replace(/^services\[0\]\.(listen|balance)/, '--$1');
 }
 
 export async function runCommand(opts: RunOptions): Promise<void> {
@@ -50,7 +63,6 @@ export function stopOnSignals(handle: FulcrumHandle, beforeExit?: () => Promise<
       .stop()
       .then(async () => {
         await beforeExit?.();
-        rootLogger.flush();
         process.exit(0);
       })
       .catch((err) => {

@@ -110,7 +110,9 @@ test('run with an invalid config starts nothing and exits 2', async () => {
 
 test('bad arguments exit 2; a port in use exits 1', async () => {
   expect((await runCli(['run'])).code).toBe(2);
-  expect((await runCli(['run', '--listen', '127.0.0.1:0', '--backend', 'nope'])).code).toBe(2);
+  const badBackend = await runCli(['run', '--listen', '127.0.0.1:0', '--backend', '127.0.0.1:1', '--backend', 'nope']);
+  expect(badBackend.code).toBe(2);
+  expect(badBackend.stderr).toContain('--backend #2: ');
   expect((await runCli(['frobnicate'])).code).toBe(2);
   expect((await runCli(['--help'])).code).toBe(0);
   const busy = net.createServer();
@@ -129,5 +131,13 @@ test('demo: echo backends behind a round-robin service, Ctrl-C exits 0', async (
   for (let i = 0; i < 3; i++) replies.add((await roundTrip(port, 'hello\n')).split(']')[0]);
   expect([...replies].sort()).toEqual(['[echo-1', '[echo-2', '[echo-3']);
   p.child.kill('SIGINT');
+  expect((await p.exited).code).toBe(0);
+});
+
+test('SIGTERM still exits 0 when whoever read stdout has gone away (EPIPE on the log)', async () => {
+  const p = spawnTracked(['run', '--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${await refusedPort()}`]);
+  await listeningPort(p, 'quick');
+  p.child.stdout!.destroy();
+  p.child.kill('SIGTERM');
   expect((await p.exited).code).toBe(0);
 });

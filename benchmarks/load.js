@@ -1,0 +1,209 @@
+'use strict';
+// Load generator: one scenario against 127.0.0.1:PORT, then exit.
+//   node benchmarks/load.js '{"scenario":"rr","port":7000,"durationMs":5000}'
+// Prints JSON lines on stdout: {"event":"measure-start"} when the measured window
+// opens, {"event":"measure-end"} when it closes, then {"event":"result",...}.
+// Bounded in time (warmupMs + durationMs, plus a hard safety exit) and in count (cap).
+
+const net = require('node:net');
+const hdr = require('hdr-histogram-js');
+
+const HOST = '127.0.0.1'; // never anything else
+const MSG = 64;
+const CHUNK = 64 * 1024;
+const DEFAULT_CAPS = { rr: 20_000_000, connrate: 2_000_000, bulk: 256 * 1024 ** 3 }; // requests, connections, bytes
+
+const cfg = { connections: 50, warmupMs: 500, ...JSON.parse(process.argv[2] || '{}') };
+if (!cfg.scenario || !cfg.port || !cfg.durationMs) {
+  process.stderr.write('usage: load.js \'{"scenario":"rr|connrate|bulk","port":N,"durationMs":N}\'\n');
+  process.exit(2);
+}
+const cap = cfg.cap || DEFAULT_CAPS[cfg.scenario];
+
+const emit = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
+const now = () => process.hrtime.bigint();
+const secondsSince = (t) => Number(now() - t) / 1e9;
+
+// Safety net: whatever happens, this process is gone shortly after its time is up.
+setTimeout(() => {
+  process.stderr.write('load: safety timeout, exiting\n');
+  process.exit(3);
+}, cfg.warmupMs + cfg.durationMs + 15_000).unref();
+process.stdin.on('end', () => process.exit(4)); // the harness went away
+process.stdin.on('error', () => process.exit(4));
+process.stdin.resume();
+
+function histogram() {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+}
+function recordUs(hist, t0) {
+  const us = Math.round(Number(now() - t0) / 1000);
+  hist.recordValue(Math.min(Math.max(us, 1), 60_000_000));
+}
+function latencySummary(hist) {
+  if (hist.totalCount === 0) return { p50Us: null, p99Us: null, maxUs: null };
+  return { p50Us: hist.getValueAtPercentile(50), p99Us: hist.getValueAtPercentile(99), maxUs: hist.maxValue };
+}
+
+/**
+ * Shared clock for rr and connrate: warm up, then measure for durationMs or until
+ * `cap` operations; onStop() is called once when the window closes.
+ */
+function window(onStop) {
+  const w = { measuring: false, stopped: false, count: 0, started: null, seconds: 0, capped: false };
+  w.stop = () => {
+    if (w.stopped) return;
+    w.stopped = true;
+    w.seconds = w.started ? secondsSince(w.started) : 0;
+    w.measuring = false;
+    clearTimeout(w.timer);
+    emit({ event: 'measure-end' });
+    onStop();
+  };
+  w.op = () => {
+    if (!w.measuring) return false;
+    if (++w.count >= cap) { w.capped = true; w.stop(); }
+    return true;
+  };
+  w.begin = () => {
+    setTimeout(() => {
+      if (w.stopped) return;
+      w.measuring = true;
+      w.started = now();
+      emit({ event: 'measure-start' });
+      w.timer = setTimeout(w.stop, cfg.durationMs);
+    }, cfg.warmupMs);
+  };
+  return w;
+}
+
+function rr() {
+  return new Promise((resolve) => {
+    const hist = histogram();
+    const req = Buffer.alloc(MSG, 0x71); // 'q'
+    const socks = [];
+    let errors = 0;
+    let open = 0;
+    const w = window(() => finish());
+    const finish = () => {
+      let left = socks.length;
+      const done = () => { if (--left === 0) { clearTimeout(t); resolve(result()); } };
+      const t = setTimeout(() => { for (const s of socks) s.destroy(); }, 3000);
+      for (const s of socks) {
+        if (s.destroyed) done();
+        else { s.once('close', done); s.end(); }
+      }
+    };
+    const result = () => ({ ops: w.count, seconds: w.seconds, perSec: w.count / w.seconds, ...latencySummary(hist), errors, capped: w.capped });
+    for (let i = 0; i < cfg.connections; i++) {
+      const s = net.connect({ host: HOST, port: cfg.port, noDelay: true });
+      socks.push(s);
+      let got = 0;
+      let t0 = 0n;
+      const send = () => { t0 = now(); s.write(req); };
+      s.on('connect', () => { if (++open === cfg.connections) w.begin(); send(); });
+      s.on('data', (chunk) => {
+        got += chunk.length;
+        while (got >= MSG) {
+          got -= MSG;
+          if (w.op()) recordUs(hist, t0);
+          if (!w.stopped) send();
+        }
+      });
+      s.on('error', () => {
+        errors++;
+        if (!w.started && !w.stopped) w.stop(); // could not even get going
+      });
+      s.on('close', () => { if (!w.stopped && socks.every((x) => x.destroyed)) w.stop(); });
+    }
+  });
+}
+
+function connrate() {
+  return new Promise((resolve) => {
+    const hist = histogram();
+    const req = Buffer.alloc(MSG, 0x71);
+    let errors = 0;
+    let running = cfg.connections;
+    const w = window(() => {});
+    const loopDone = () => {
+      if (--running === 0) resolve({ ops: w.count, seconds: w.seconds, perSec: w.count / w.seconds, ...latencySummary(hist), errors, capped: w.capped });
+    };
+    const once = () => {
+      if (w.stopped) { loopDone(); return; }
+      const t0 = now();
+      let got = 0;
+      let ok = false;
+      const s = net.connect({ host: HOST, port: cfg.port, noDelay: true });
+      s.on('connect', () => s.write(req));
+      s.on('data', (chunk) => {
+        got += chunk.length;
+        if (!ok && got >= MSG) {
+          ok = true;
+          if (w.op()) recordUs(hist, t0);
+          s.end();
+        }
+      });
+      s.on('error', () => { errors++; });
+      s.on('close', () => {
+        if (!ok && errors > 10_000) w.stop(); // something is badly wrong; do not spin
+        if (ok) once();
+        else setTimeout(once, 10); // back off a little after a failure
+      });
+    };
+    w.begin();
+    for (let i = 0; i < cfg.connections; i++) once();
+  });
+}
+
+function bulk() {
+  return new Promise((resolve) => {
+    const chunk = Buffer.alloc(CHUNK, 0x62); // 'b'
+    const s = net.connect({ host: HOST, port: cfg.port, allowHalfOpen: true });
+    let written = 0;
+    let started = null;
+    let ended = false;
+    let reply = '';
+    let error = null;
+    const endWriting = () => {
+      if (ended) return;
+      ended = true;
+      s.end();
+      setTimeout(() => s.destroy(), 10_000).unref(); // the count reply never came
+    };
+    const pump = () => {
+      while (!ended) {
+        if (written >= cap || secondsSince(started) * 1000 >= cfg.durationMs) { endWriting(); return; }
+        written += CHUNK;
+        if (!s.write(chunk)) return; // wait for 'drain'
+      }
+    };
+    s.on('connect', () => {
+      started = now();
+      emit({ event: 'measure-start' });
+      setTimeout(endWriting, cfg.durationMs);
+      pump();
+    });
+    s.on('drain', pump);
+    s.setEncoding('utf8');
+    s.on('data', (d) => { reply += d; });
+    s.on('error', (err) => { error = err.code || err.message; });
+    s.on('close', () => {
+      const seconds = started ? secondsSince(started) : 0;
+      emit({ event: 'measure-end' });
+      const confirmed = /^\d+\n$/.test(reply) ? Number(reply.trim()) : null;
+      const bytes = confirmed ?? written;
+      resolve({ bytes, written, confirmed: confirmed !== null, seconds, mibPerSec: bytes / 1024 ** 2 / seconds, errors: error ? 1 : 0, error, capped: written >= cap });
+    });
+  });
+}
+
+const scenarios = { rr, connrate, bulk };
+if (!scenarios[cfg.scenario]) {
+  process.stderr.write(`load: unknown scenario ${cfg.scenario}\n`);
+  process.exit(2);
+}
+scenarios[cfg.scenario]().then((res) => {
+  emit({ event: 'result', scenario: cfg.scenario, ...res });
+  process.exit(0);
+});

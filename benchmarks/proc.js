@@ -1,0 +1,184 @@
+'use strict';
+// Process helpers for the benchmark harness: CPU pinning, child bookkeeping,
+// /proc sampling, free ports and readiness polling. Plain CommonJS, no deps.
+
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+
+const HOST = '127.0.0.1';
+const CLK_TCK = 100; // USER_HZ; `getconf CLK_TCK` is 100 on every Linux we target
+
+let tasksetAvailable = null;
+function hasTaskset() {
+  if (tasksetAvailable === null) {
+    try {
+      execFileSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' });
+      tasksetAvailable = true;
+    } catch {
+      tasksetAvailable = false;
+    }
+  }
+  return tasksetAvailable;
+}
+
+/** Every child we started and have not seen exit; killed on any way out. */
+const children = new Set();
+
+/**
+ * Spawn `cmd args` pinned to `core` (when taskset exists; taskset execs, so the
+ * pid is the real program's). stdin is a pipe: our own node children exit when
+ * it closes, so they cannot outlive us even after a SIGKILL of the harness.
+ */
+function spawnPinned(core, cmd, args, opts = {}) {
+  const { guard, ...spawnOpts } = opts;
+  const pinned = hasTaskset() && core !== null && core !== undefined;
+  const file = pinned ? 'taskset' : cmd;
+  const argv = pinned ? ['-c', String(core), cmd, ...args] : args;
+  const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'], ...spawnOpts });
+  children.add(child);
+  child.stderrText = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => {
+    if (child.stderrText.length < 8192) child.stderrText += d;
+  });
+  child.stdin.on('error', () => {});
+  child.exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal });
+    });
+    child.on('error', (err) => {
+      children.delete(child);
+      resolve({ code: null, signal: null, error: err });
+    });
+  });
+  if (guard && child.pid) watchdog(child);
+  return child;
+}
+
+/**
+ * For programs that ignore their stdin (fulcrum, later HAProxy/nginx): a tiny
+ * shell that blocks reading a pipe from us and SIGKILLs the child when the pipe
+ * reaches EOF, i.e. when this harness dies, even by SIGKILL. Gone with the child.
+ */
+function watchdog(child) {
+  const dog = spawn('sh', ['-c', 'read _; kill -KILL "$1" 2>/dev/null', 'watchdog', String(child.pid)], { stdio: ['pipe', 'ignore', 'ignore'] });
+  dog.on('error', () => {});
+  dog.stdin.on('error', () => {});
+  children.add(dog);
+  dog.on('exit', () => children.delete(dog));
+  child.exited.then(() => { try { dog.kill('SIGKILL'); } catch { /* gone */ } });
+}
+
+/** Send `signal`, wait up to `graceMs`, then SIGKILL. Resolves once the child is gone. */
+async function stopChild(child, signal = 'SIGTERM', graceMs = 3000) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  try { child.stdin.end(); } catch { /* already closed */ }
+  child.kill(signal);
+  let timer;
+  const timedOut = new Promise((resolve) => { timer = setTimeout(() => resolve('timeout'), graceMs); });
+  const r = await Promise.race([child.exited, timedOut]);
+  clearTimeout(timer);
+  if (r === 'timeout') {
+    child.kill('SIGKILL');
+    await child.exited;
+  }
+}
+
+/** Synchronous last resort (process 'exit', fatal signals): SIGKILL whatever is left. */
+function killAllSync() {
+  for (const child of children) {
+    try { child.kill('SIGKILL'); } catch { /* gone */ }
+  }
+}
+
+/** Resolve with the first stdout line that parses as JSON and satisfies `pred`. */
+function waitForJsonLine(child, pred, timeoutMs, what) {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.stdout.off('data', onData);
+      child.off('exit', onExit);
+    };
+    const onData = (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        let msg;
+        try { msg = JSON.parse(line); } catch { continue; }
+        if (pred(msg)) { cleanup(); resolve(msg); return; }
+      }
+    };
+    const onExit = (code, signal) => {
+      cleanup();
+      reject(new Error(`${what} exited (code ${code}, signal ${signal}) before it was ready: ${child.stderrText.trim()}`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`${what} not ready after ${timeoutMs} ms: ${child.stderrText.trim()}`));
+    }, timeoutMs);
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', onData);
+    child.on('exit', onExit);
+  });
+}
+
+/** A port that was free a moment ago (bind 0, read it, close). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Poll until a TCP connect to HOST:port succeeds, or `child` exits, or the timeout passes. */
+async function waitForPort(port, child, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child && (child.exitCode !== null || child.signalCode !== null)) {
+      throw new Error(`${what} exited (code ${child.exitCode}) before listening: ${child.stderrText.trim()}`);
+    }
+    const ok = await new Promise((resolve) => {
+      const s = net.connect({ host: HOST, port });
+      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('error', () => { s.destroy(); resolve(false); });
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${what} not listening on ${HOST}:${port} after ${timeoutMs} ms: ${child ? child.stderrText.trim() : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** utime+stime of `pid` in seconds, or null when it cannot be read. */
+function cpuSeconds(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // fields 14 utime, 15 stime
+  } catch {
+    return null;
+  }
+}
+
+/** Resident set size of `pid` in MiB, or null. */
+function rssMiB(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+module.exports = {
+  HOST, hasTaskset, spawnPinned, stopChild, killAllSync, waitForJsonLine,
+  freePort, waitForPort, cpuSeconds, rssMiB, children,
+};

@@ -1,0 +1,192 @@
+'use strict';
+// fulcrum benchmark harness: runs each scenario against each contender, prints a
+// table and writes benchmarks/out/results.json. See benchmarks/README.md.
+//   node benchmarks/run.js [--duration SECONDS] [--only NAME[,NAME...]]
+// NAME is a scenario (rr, connrate, bulk) or a contender (direct, fulcrum).
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const proc = require('./proc');
+const { CONTENDERS, BASELINE } = require('./contenders');
+
+const LOAD_CORE = 0; // backend + load generator
+const PROXY_CORE = 1; // the proxy under test
+const OUT_DIR = path.join(__dirname, 'out');
+
+const SCENARIOS = [
+  { name: 'rr', backend: 'rr', unit: 'req/s', what: '50 keepalive conns, 64 B request → 64 B reply' },
+  { name: 'connrate', backend: 'rr', unit: 'conn/s', what: '50 loops: connect, 64 B → 64 B, close' },
+  { name: 'bulk', backend: 'sink', unit: 'MiB/s', what: '1 conn, 64 KiB writes with backpressure to a sink' },
+];
+
+function parseArgs(argv) {
+  const opts = { duration: 5, only: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) usage(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--duration') opts.duration = Number(value());
+    else if (a.startsWith('--duration=')) opts.duration = Number(a.slice(11));
+    else if (a === '--only') opts.only = value().split(',');
+    else if (a.startsWith('--only=')) opts.only = a.slice(7).split(',');
+    else if (a === '-h' || a === '--help') usage(null);
+    else usage(`unknown argument ${a}`);
+  }
+  if (!(opts.duration > 0 && opts.duration <= 600)) usage('--duration must be a number of seconds in (0, 600]');
+  const names = new Set([...SCENARIOS.map((s) => s.name), ...CONTENDERS.map((c) => c.name)]);
+  for (const n of opts.only || []) if (!names.has(n)) usage(`--only: unknown name ${n} (known: ${[...names].join(', ')})`);
+  return opts;
+}
+
+function usage(problem) {
+  const text = 'usage: node benchmarks/run.js [--duration SECONDS] [--only NAME[,NAME...]]\n' +
+    `  scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}; contenders: ${CONTENDERS.map((c) => c.name).join(', ')}\n`;
+  if (problem) process.stderr.write(`run.js: ${problem}\n${text}`);
+  else process.stdout.write(text);
+  process.exit(problem ? 2 : 0);
+}
+
+/** Call onLine(obj) for every JSON line on `stream`. */
+function jsonLines(stream, onLine) {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try { onLine(JSON.parse(line)); } catch { /* not ours */ }
+    }
+  });
+}
+
+/** Run load.js for one scenario against `port`, sampling the proxy's CPU over the measured window. */
+async function runLoad(scenario, port, durationMs, proxyPid) {
+  const child = proc.spawnPinned(LOAD_CORE, process.execPath, [path.join(__dirname, 'load.js'), JSON.stringify({ scenario, port, durationMs })]);
+  let cpuStart = null;
+  let cpuEnd = null;
+  let result = null;
+  jsonLines(child.stdout, (msg) => {
+    if (msg.event === 'measure-start' && proxyPid) cpuStart = proc.cpuSeconds(proxyPid);
+    else if (msg.event === 'measure-end' && proxyPid) cpuEnd = proc.cpuSeconds(proxyPid);
+    else if (msg.event === 'result') result = msg;
+  });
+  const { code, signal } = await child.exited;
+  if (!result) throw new Error(`load generator failed (code ${code}, signal ${signal}): ${child.stderrText.trim()}`);
+  delete result.event;
+  const proxyCpuSeconds = cpuStart !== null && cpuEnd !== null ? cpuEnd - cpuStart : null;
+  return { ...result, proxyCpuSeconds };
+}
+
+async function runOne(scenario, contender, backendPorts, durationMs) {
+  const row = { scenario: scenario.name, contender: contender.name, unit: scenario.unit };
+  const why = contender.unavailable();
+  if (why) return { ...row, skipped: why };
+  const target = await contender.start({ backendPort: backendPorts[scenario.backend], core: PROXY_CORE });
+  try {
+    const res = await runLoad(scenario.name, target.port, durationMs, target.pid);
+    const proxy = target.pid ? { proxyPid: target.pid, proxyRssMiB: proc.rssMiB(target.pid) } : {};
+    const ops = scenario.name === 'bulk' ? res.bytes / 1024 ** 2 : res.ops; // per MiB for bulk
+    if (res.proxyCpuSeconds !== null && ops > 0) proxy.proxyCpuUsPerOp = (res.proxyCpuSeconds * 1e6) / ops;
+    return { ...row, ...res, ...proxy };
+  } finally {
+    await target.stop();
+  }
+}
+
+const fmt = (n, digits = 0) => (n === null || n === undefined || Number.isNaN(n) ? '-' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+
+function figure(r) {
+  return r.scenario === 'bulk' ? r.mibPerSec : r.perSec;
+}
+
+function printTable(rows) {
+  const header = ['scenario', 'contender', 'throughput', 'p50 µs', 'p99 µs', 'proxy CPU s (%core)', 'proxy RSS MiB', 'errors', `÷ ${BASELINE}`, `p99 ÷ ${BASELINE}`];
+  const lines = [header];
+  for (const r of rows) {
+    const base = rows.find((b) => b.scenario === r.scenario && b.contender === BASELINE && !b.skipped && !b.error);
+    if (r.skipped || r.error) {
+      lines.push([r.scenario, r.contender, r.skipped ? `skipped: ${r.skipped}` : `ERROR: ${r.error}`, '', '', '', '', '', '', '']);
+      continue;
+    }
+    const ratio = base && r.contender !== BASELINE ? fmt(figure(r) / figure(base), 2) : '';
+    const p99Ratio = base && r.contender !== BASELINE && r.p99Us && base.p99Us ? fmt(r.p99Us / base.p99Us, 2) : '';
+    const cpu = r.proxyCpuSeconds === null || r.proxyCpuSeconds === undefined ? '-' : `${fmt(r.proxyCpuSeconds, 2)} (${fmt((100 * r.proxyCpuSeconds) / r.seconds)}%)`;
+    const note = r.scenario === 'bulk' && !r.confirmed ? ' (unconfirmed)' : r.capped ? ' (capped)' : '';
+    lines.push([
+      r.scenario, r.contender, `${fmt(figure(r), r.scenario === 'bulk' ? 1 : 0)} ${r.unit}${note}`,
+      fmt(r.p50Us), fmt(r.p99Us), cpu, fmt(r.proxyRssMiB, 1), fmt(r.errors), ratio, p99Ratio,
+    ]);
+  }
+  const widths = header.map((_, i) => Math.max(...lines.map((l) => String(l[i]).length)));
+  const out = lines.map((l) => l.map((c, i) => (i < 3 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ').trimEnd());
+  out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const pick = (list) => (opts.only && list.some((x) => opts.only.includes(x.name)) ? list.filter((x) => opts.only.includes(x.name)) : list);
+  const scenarios = pick(SCENARIOS);
+  const contenders = pick(CONTENDERS);
+  const durationMs = Math.round(opts.duration * 1000);
+  const pinned = proc.hasTaskset();
+  process.stdout.write(`fulcrum bench: ${scenarios.length} scenario(s) × ${contenders.length} contender(s), ${opts.duration}s each (+0.5s warm-up); ` +
+    `${pinned ? `backend+load on core ${LOAD_CORE}, proxy on core ${PROXY_CORE}` : 'taskset not found: NOT pinned'}\n`);
+
+  const load1 = os.loadavg()[0];
+  if (load1 > 0.5) process.stdout.write(`  warning: load average ${load1.toFixed(2)} before start; other work on this host will skew the figures\n`);
+  const rows = [];
+  const backend = proc.spawnPinned(LOAD_CORE, process.execPath, [path.join(__dirname, 'backend.js')]);
+  try {
+    const ports = await proc.waitForJsonLine(backend, (m) => m.ready, 10_000, 'backend');
+    for (const scenario of scenarios) {
+      for (const contender of contenders) {
+        process.stdout.write(`  ${scenario.name} / ${contender.name} ... `);
+        let row;
+        try {
+          row = await runOne(scenario, contender, ports, durationMs);
+        } catch (err) {
+          row = { scenario: scenario.name, contender: contender.name, unit: scenario.unit, error: err.message.split('\n')[0] };
+        }
+        rows.push(row);
+        process.stdout.write(`${row.skipped ? `skipped (${row.skipped})` : row.error ? `error: ${row.error}` : `${fmt(figure(row), 1)} ${row.unit}`}\n`);
+        await new Promise((r) => setTimeout(r, 300)); // let the previous run's sockets settle
+      }
+    }
+  } finally {
+    await proc.stopChild(backend);
+  }
+
+  process.stdout.write('\n');
+  printTable(rows);
+  fs.mkdirSync(OUT_DIR, { recursive: true });
+  const file = path.join(OUT_DIR, 'results.json');
+  const meta = {
+    date: new Date().toISOString(), node: process.version, os: `${os.type()} ${os.release()}`, cpus: os.cpus().length,
+    cpuModel: os.cpus()[0] && os.cpus()[0].model, pinned, loadAvgAtStart: load1, loadCore: LOAD_CORE, proxyCore: PROXY_CORE, durationSeconds: opts.duration,
+    scenarios: scenarios.map(({ name, unit, what }) => ({ name, unit, what })),
+  };
+  fs.writeFileSync(file, `${JSON.stringify({ ...meta, results: rows }, null, 2)}\n`);
+  process.stdout.write(`\nwrote ${path.relative(process.cwd(), file)}\n`);
+  if (rows.some((r) => r.error)) process.exitCode = 1;
+}
+
+// No stray processes, whatever the way out.
+process.on('exit', proc.killAllSync);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    process.stderr.write(`\nrun.js: ${sig}, stopping children\n`);
+    proc.killAllSync();
+    process.exit(130);
+  });
+}
+
+main().catch((err) => {
+  process.stderr.write(`run.js: ${err.stack || err}\n`);
+  process.exitCode = 1;
+});
