@@ -1,0 +1,49 @@
+import net from 'node:net';
+import type { Endpoint } from '../../config/types';
+
+export type ProbeResult = { ok: true; ms: number } | { ok: false; reason: string };
+
+/**
+ * One TCP-connect check: ok when the handshake completes within `timeoutMs`.
+ *
+ * Node has no connect timeout of its own, so a timer bounds the attempt. The
+ * socket is destroyed on every path (connected, error, timeout) so a backend
+ * that is down for hours does not leak a descriptor per check, and the
+ * promise never rejects: every failure is a result with a short reason
+ * (an errno code such as ECONNREFUSED, or "timeout").
+ */
+export function tcpProbe(address: Endpoint, port: number | undefined, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise<ProbeResult>((resolve) => {
+    const started = performance.now();
+    let socket: net.Socket | null = null;
+    let timer: NodeJS.Timeout | null = null;
+    let done = false;
+
+    const finish = (result: ProbeResult): void => {
+      if (done) return;
+      done = true;
+      if (timer !== null) clearTimeout(timer);
+      socket?.destroy();
+      resolve(result);
+    };
+
+    try {
+      socket = net.connect({ host: address.host, port: port ?? address.port });
+    } catch (err) {
+      // Synchronous throws (e.g. ERR_SOCKET_BAD_PORT) are results too.
+      finish({ ok: false, reason: reasonOf(err) });
+      return;
+    }
+    // Kept (not `once`) for the socket's whole life: an 'error' without a
+    // listener would crash the process.
+    socket.on('error', (err) => finish({ ok: false, reason: reasonOf(err) }));
+    socket.once('connect', () => finish({ ok: true, ms: performance.now() - started }));
+    timer = setTimeout(() => finish({ ok: false, reason: 'timeout' }), timeoutMs);
+  });
+}
+
+// Duck-typed, not instanceof: errors may come from another realm (jest's vm).
+function reasonOf(err: unknown): string {
+  const e = err as Partial<NodeJS.ErrnoException> | null;
+  return typeof e?.code === 'string' ? e.code : typeof e?.message === 'string' ? e.message : String(err);
+}
