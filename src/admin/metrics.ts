@@ -1,0 +1,68 @@
+/**
+ * `GET /metrics`: the status report as Prometheus text. Names and labels are
+ * part of the public interface (DESIGN.md "Metrics").
+ *
+ * A fresh Registry per scrape rather than one long-lived registry with
+ * collect() callbacks: the per-series work (label hashing, formatting) is the
+ * same either way, but a long-lived registry must reset() every metric on each
+ * scrape anyway to drop services and backends that a reload removed, and it
+ * shares state between overlapping scrapes (and between AdminServers in one
+ * process). Building ten metric objects every scrape interval costs
+ * microseconds; the counters themselves stay plain numbers on the Backend, so
+ * nothing is paid between scrapes.
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Percentiles, StatusReport } from '../manager/status';
+
+/** Quantile label → field of Percentiles (milliseconds). */
+const QUANTILES: ReadonlyArray<[string, keyof Percentiles]> = [
+  ['0.5', 'p50'],
+  ['0.9', 'p90'],
+  ['0.99', 'p99'],
+  ['0.999', 'p999'],
+];
+
+export async function renderMetrics(report: StatusReport): Promise<{ contentType: string; body: string }> {
+  const registry = new Registry();
+  const registers = [registry];
+  const perBackend = ['service', 'backend'] as const;
+
+  const connections = new Counter({ name: 'fulcrum_connections_total', help: 'Client sessions accepted and sent to a backend.', labelNames: perBackend, registers });
+  const active = new Gauge({ name: 'fulcrum_connections_active', help: 'Sessions open to a backend right now.', labelNames: perBackend, registers });
+  const failures = new Counter({ name: 'fulcrum_connect_failures_total', help: 'Connection attempts to a backend that were refused, reset or timed out.', labelNames: perBackend, registers });
+  const bytes = new Counter({ name: 'fulcrum_bytes_total', help: 'Bytes proxied: in = client to backend, out = backend to client.', labelNames: ['service', 'backend', 'direction'], registers });
+  const up = new Gauge({ name: 'fulcrum_backend_up', help: '1 when the backend is usable (state up), 0 when down, draining, disabled or removed.', labelNames: perBackend, registers });
+  const weight = new Gauge({ name: 'fulcrum_backend_weight', help: 'Weight the balancer uses now (below the configured weight during slow start).', labelNames: perBackend, registers });
+  const accepted = new Counter({ name: 'fulcrum_accepted_total', help: 'Client connections accepted by the service listener.', labelNames: ['service'], registers });
+  const rejected = new Counter({ name: 'fulcrum_rejected_total', help: 'Client connections refused, by reason (no_backend, max_connections, ...).', labelNames: ['service', 'reason'], registers });
+  // Quantiles come precomputed from hdr-histogram, so they are exposed as
+  // gauges with a quantile label (prom-client's Summary computes its own).
+  const connectSeconds = new Gauge({ name: 'fulcrum_connect_seconds', help: 'Time to connect to a backend, by quantile, in seconds.', labelNames: ['service', 'quantile'], registers });
+  const sessionSeconds = new Gauge({ name: 'fulcrum_session_seconds', help: 'Session duration from accept to close, by quantile, in seconds.', labelNames: ['service', 'quantile'], registers });
+
+  for (const s of report.services) {
+    accepted.inc({ service: s.name }, s.accepted);
+    for (const [reason, count] of Object.entries(s.rejected)) rejected.inc({ service: s.name, reason }, count);
+    setQuantiles(connectSeconds, s.name, s.connectTime);
+    setQuantiles(sessionSeconds, s.name, s.sessionTime);
+    for (const b of s.backends) {
+      const labels = { service: s.name, backend: b.name };
+      connections.inc(labels, b.total);
+      active.set(labels, b.active);
+      failures.inc(labels, b.connectFailures);
+      bytes.inc({ ...labels, direction: 'in' }, b.bytesIn);
+      bytes.inc({ ...labels, direction: 'out' }, b.bytesOut);
+      up.set(labels, b.state === 'up' ? 1 : 0);
+      weight.set(labels, b.effectiveWeight);
+    }
+  }
+  return { contentType: registry.contentType, body: await registry.metrics() };
+}
+
+function setQuantiles(gauge: Gauge<'service' | 'quantile'>, service: string, p: Percentiles): void {
+  for (const [quantile, field] of QUANTILES) {
+    const ms = p[field];
+    // No samples yet: leave the series out rather than report a fake 0.
+    if (ms !== null) gauge.set({ service, quantile }, ms / 1000);
+  }
+}
