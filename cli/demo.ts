@@ -5,6 +5,7 @@ import { start } from '../src/index';
 import { stopOnSignals } from './run';
 
 const DEFAULT_PORT = 7000;
+const DEFAULT_ADMIN_PORT = 9090;
 
 /** An echo server that prefixes each reply with its name, so the balancing is visible. */
 function startEchoBackend(name: string): Promise<net.Server> {
@@ -35,6 +36,7 @@ export async function demoCommand(opts: { port?: string }): Promise<void> {
   } else if (!(await portIsFree(port))) {
     port = 0; // 7000 is taken: any free port will do for a demo
   }
+  const adminPort = opts.port === undefined && (await portIsFree(DEFAULT_ADMIN_PORT)) ? DEFAULT_ADMIN_PORT : 0;
   let backends: net.Server[];
   try {
     backends = await Promise.all(['echo-1', 'echo-2', 'echo-3'].map(startEchoBackend));
@@ -45,10 +47,12 @@ export async function demoCommand(opts: { port?: string }): Promise<void> {
   const config = validateConfig({
     log: { level: 'info', connections: true },
     shutdownTimeout: '2s',
+    admin: { listen: `127.0.0.1:${adminPort}` },
     services: [{ name: 'demo', listen: `127.0.0.1:${port}`, balance: 'round-robin', backends: addresses.map((address) => ({ address })) }],
   });
   const handle = await start(config);
   const listen = handle.addresses.get('demo')!;
+  const adminUrl = `http://${handle.admin!.text}`;
   process.stdout.write(
     [
       '',
@@ -58,6 +62,11 @@ export async function demoCommand(opts: { port?: string }): Promise<void> {
       'Try it from another terminal:',
       `  nc ${listen.host} ${listen.port}            then type a line; each new connection goes to the next backend`,
       `  for i in 1 2 3 4; do echo hello | nc -N ${listen.host} ${listen.port}; done   (OpenBSD nc; use -q1 with traditional nc)`,
+      '',
+      `Admin API on ${adminUrl}:`,
+      `  npx fulcrum status --admin ${adminUrl}`,
+      `  npx fulcrum drain demo ${addresses[0]} --admin ${adminUrl}     (then enable it again)`,
+      `  curl ${adminUrl}/metrics`,
       '',
       'One access-log line (JSON) is printed per closed connection. Ctrl-C stops.',
       '',

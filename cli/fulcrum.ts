@@ -2,8 +2,10 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BALANCE_NAMES } from '../src/config/types';
 import { isFulcrumError } from '../src/errors';
+import { VERSION } from '../src/version';
 import { runCommand, validateCommand } from './run';
 import { demoCommand } from './demo';
+import { registerAdminCommands } from './status';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 invalid config or arguments. */
 export const EXIT_OK = 0;
@@ -17,7 +19,7 @@ function collect(value: string, previous: string[]): string[] {
 export function buildProgram(): Command {
   const program = new Command('fulcrum')
     .description('Layer-4 TCP/UDP load balancer')
-    .version(require('../../package.json').version)
+    .version(VERSION)
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
 
@@ -28,6 +30,7 @@ export function buildProgram(): Command {
     .option('--listen <addr>', 'quick mode: listen address, e.g. 127.0.0.1:6000 or [::1]:6000')
     .option('--backend <addr>', 'quick mode: backend address (repeat for more)', collect, [])
     .addOption(new Option('--balance <algo>', 'quick mode: balancing algorithm').choices(BALANCE_NAMES as string[]))
+    .option('--admin <addr>', 'quick mode: serve the admin API here, e.g. 127.0.0.1:9090 (off by default in quick mode)')
     .option('--log-level <level>', 'override log.level')
     .action(runCommand);
 
@@ -42,6 +45,8 @@ export function buildProgram(): Command {
     .description('start three local echo backends and a service in front of them')
     .option('--port <port>', 'service port (default 7000, or any free port if 7000 is taken)')
     .action(demoCommand);
+
+  registerAdminCommands(program);
 
   return program;
 }

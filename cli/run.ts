@@ -9,14 +9,15 @@ interface RunOptions {
   listen?: string;
   backend: string[];
   balance?: string;
+  admin?: string;
   logLevel?: string;
 }
 
 /** The config of `run`: a file, or quick mode (one service named "quick" from flags, validated like a file). */
 export function resolveRunConfig(opts: RunOptions): FulcrumConfig {
   if (opts.config) {
-    if (opts.listen || opts.backend.length > 0 || opts.balance) {
-      throw new FulcrumError('ERR_FULCRUM_ARGS', 'use either -c FILE or quick-mode flags (--listen/--backend/--balance), not both');
+    if (opts.listen || opts.backend.length > 0 || opts.balance || opts.admin) {
+      throw new FulcrumError('ERR_FULCRUM_ARGS', 'use either -c FILE or quick-mode flags (--listen/--backend/--balance/--admin), not both');
     }
     return loadConfigFile(opts.config);
   }
@@ -25,9 +26,11 @@ export function resolveRunConfig(opts: RunOptions): FulcrumConfig {
   }
   const service: Record<string, unknown> = { name: 'quick', listen: opts.listen, backends: opts.backend.map((address) => ({ address })) };
   if (opts.balance) service.balance = opts.balance;
+  // Quick mode has no admin API unless asked: a one-liner should not claim port 9090.
+  const admin = opts.admin ? { listen: opts.admin } : { enabled: false };
   try {
     // Flags are literal: no ${VAR} substitution beyond what the shell did.
-    return validateConfig({ services: [service] }, {});
+    return validateConfig({ admin, services: [service] }, {});
   } catch (err) {
     if (!isFulcrumError(err, 'ERR_FULCRUM_CONFIG')) throw err;
     throw new FulcrumError('ERR_FULCRUM_ARGS', 'invalid quick-mode flags', err.details.map(flagPath));
@@ -38,14 +41,21 @@ export function resolveRunConfig(opts: RunOptions): FulcrumConfig {
 function flagPath(line: string): string {
   return line
     .replace(/^services\[0\]\.backends\[(\d+)\]\.address/, (_, i) => `--backend #${Number(i) + 1}`)
-    .replace(/^services\[0\]\.(listen|balance)/, '--$1');
+    .replace(/^services\[0\]\.(listen|balance)/, '--$1')
+    .replace(/^admin\.listen/, '--admin');
 }
 
 export async function runCommand(opts: RunOptions): Promise<void> {
   const config = resolveRunConfig(opts);
   if (opts.logLevel) config.log.level = opts.logLevel as FulcrumConfig['log']['level'];
-  const handle = await start(config);
+  const handle = await start(config, { configFile: opts.config });
   stopOnSignals(handle);
+  process.on('SIGHUP', () => {
+    handle.reload().catch((err) => {
+      // An invalid file keeps the old config running; say exactly what was wrong.
+      rootLogger.error({ code: err.code, details: err.details, err: err.message }, 'reload rejected, old configuration kept');
+    });
+  });
 }
 
 /** SIGTERM/SIGINT: drain until shutdownTimeout, then exit 0. A second signal closes everything at once. */

@@ -13,6 +13,11 @@ export const ERROR_CODES = {
   ERR_FULCRUM_IDLE_TIMEOUT: 'a session saw no bytes either way for timeouts.idle',
   ERR_FULCRUM_SHUTDOWN: 'a session was closed because the shutdown drain deadline passed',
   ERR_FULCRUM_DEMO: 'the demo could not start its local backends or service',
+  ERR_FULCRUM_NOT_FOUND: 'the admin API was asked about a service or backend that does not exist (HTTP 404)',
+  ERR_FULCRUM_BAD_REQUEST: 'an admin API request is malformed: unknown route, wrong method, bad JSON or value (HTTP 400/404/405)',
+  ERR_FULCRUM_UNAUTHORIZED: 'an admin API request lacks the right bearer token (HTTP 401)',
+  ERR_FULCRUM_ADMIN: 'the admin API could not be reached or answered with an error (fulcrum status/drain/enable/disable)',
+  ERR_FULCRUM_RELOAD_UNAVAILABLE: 'reload was asked of a fulcrum started without a config file (quick mode or the demo)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

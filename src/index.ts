@@ -3,22 +3,36 @@
  */
 import type { Endpoint, FulcrumConfig } from './config/types';
 import { Manager, type StopResult } from './manager/manager';
+import type { ReloadReport } from './manager/status';
 
 export interface FulcrumHandle {
   readonly manager: Manager;
+  /** Bound address of the admin API, null when it is off. */
+  readonly admin: Endpoint | null;
   /** Bound address of each service by name (port resolved when the config said 0). */
   readonly addresses: ReadonlyMap<string, Endpoint>;
   /** Stop accepting, let live sessions finish up to deadlineMs (default config.shutdownTimeout), close the rest. */
   stop(deadlineMs?: number): Promise<StopResult>;
+  /** Re-read the config file (as SIGHUP and POST /reload do) and apply the difference. */
+  reload(): Promise<ReloadReport>;
 }
 
-export async function start(config: FulcrumConfig): Promise<FulcrumHandle> {
-  const manager = await Manager.start(config);
-  const addresses = new Map<string, Endpoint>();
-  for (const s of manager.services) addresses.set(s.name, s.address!);
-  return { manager, addresses, stop: (deadlineMs) => manager.stop(deadlineMs) };
+export async function start(config: FulcrumConfig, options: { configFile?: string } = {}): Promise<FulcrumHandle> {
+  const manager = await Manager.start(config, options);
+  return {
+    manager,
+    admin: manager.adminAddress,
+    get addresses() {
+      const addresses = new Map<string, Endpoint>();
+      for (const s of manager.services) addresses.set(s.name, s.address!);
+      return addresses;
+    },
+    stop: (deadlineMs) => manager.stop(deadlineMs),
+    reload: () => manager.reload(),
+  };
 }
 
 export { ERROR_CODES, FulcrumError } from './errors';
 export { loadConfigFile, parseConfigText, validateConfig } from './config';
 export type * from './config/types';
+export type * from './manager/status';

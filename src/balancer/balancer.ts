@@ -16,6 +16,8 @@ export interface PickContext {
 export interface Balancer {
   rebuild(backends: readonly Backend[]): void;
   pick(ctx: PickContext): Backend | null;
+  /** Effective weights changed (slow-start step, same members): refresh anything precomputed from them. */
+  weightsChanged?(): void;
 }
 
 export const NO_TRIED: readonly Backend[] = [];

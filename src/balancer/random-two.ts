@@ -40,6 +40,11 @@ export class RandomTwoBalancer implements Balancer {
     this.uniform = uniform;
   }
 
+  /** Slow start moves effective weights: re-derive the sampling sums (cheap, no membership change). */
+  weightsChanged(): void {
+    this.rebuild(this.backends);
+  }
+
   pick(ctx: PickContext): Backend | null {
     const bs = this.backends;
     const n = bs.length;

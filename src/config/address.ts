@@ -99,3 +99,10 @@ function parsePort(portText: string, shown: string, options: ParseEndpointOption
   if (port < min || port > 65535) throw new Error(`${shown}: port ${port} is out of range ${min}..65535`);
   return port;
 }
+
+/** 127.0.0.0/8, ::1 and IPv4-mapped loopback: addresses only this host can reach. */
+export function isLoopback(endpoint: Endpoint): boolean {
+  const host = endpoint.host.toLowerCase();
+  if (endpoint.family === 4) return host.startsWith('127.');
+  return host === '::1' || host.startsWith('::ffff:127.');
+}

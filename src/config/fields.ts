@@ -80,6 +80,22 @@ export function endpoint(allowPortZero: boolean) {
   });
 }
 
+export function optionalInteger(min: number, max: number) {
+  return field((v): number | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max) return v;
+    throw new Error(`must be an integer between ${min} and ${max} (got ${describeValue(v)})`);
+  });
+}
+
+export function optionalString() {
+  return field((v): string | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v === 'string' && v !== '') return v;
+    throw new Error(`must be a non-empty string (got ${describeValue(v)})`);
+  });
+}
+
 /** A service or backend name: letters, digits, "_", "." and "-" (safe in URLs and metric labels). */
 export function requiredName() {
   return field((v): string => checkName(v));

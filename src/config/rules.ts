@@ -5,10 +5,10 @@
  * substitution) so they are reported together with the schema's problems;
  * values the schema refuses are skipped here (the schema already said why).
  */
-import { parseEndpoint } from './address';
+import { isLoopback, parseEndpoint } from './address';
 import { type ConfigProblem, isPlainObject } from './problems';
 import { NAME_PATTERN } from './fields';
-import type { Endpoint } from './types';
+import type { Endpoint, FulcrumConfig } from './types';
 
 export function checkUniqueness(raw: unknown): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
@@ -70,4 +70,11 @@ function endpoint(value: unknown, allowPortZero: boolean): Endpoint | undefined 
   } catch {
     return undefined;
   }
+}
+
+/** Without a token the admin API may only listen where nobody else can reach it. */
+export function checkAdminExposure(config: FulcrumConfig): ConfigProblem[] {
+  const admin = config.admin;
+  if (admin === null || admin.token !== undefined || isLoopback(admin.listen)) return [];
+  return [{ path: ['admin', 'listen'], reason: `${admin.listen.text} is not a loopback address; set admin.token to expose the admin API` }];
 }

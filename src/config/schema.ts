@@ -5,7 +5,7 @@
  * zod issues become "path: reason" problems here.
  */
 import { z } from 'zod';
-import { REQUIRED, bool, duration, endpoint, integer, notYet, oneOf, optionalName, optionalOneOf, requiredName } from './fields';
+import { REQUIRED, bool, duration, endpoint, integer, notYet, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
 import { type ConfigProblem, type PathSegment, describeValue } from './problems';
 import { closestKey } from './suggest';
 export { NAME_PATTERN } from './fields';
@@ -48,6 +48,16 @@ function list<T extends z.ZodType>(item: T, what: string) {
 }
 
 const logShape = { level: oneOf(LOG_LEVELS, 'info'), connections: bool(false) };
+const healthShape = {
+  enabled: bool(true),
+  interval: duration('2s', { positive: true }),
+  timeout: duration('1s', { positive: true }),
+  rise: integer(1, 100, 2),
+  fall: integer(1, 100, 3),
+  port: optionalInteger(1, 65535),
+  passiveFailures: integer(0, 1000, 3),
+};
+const adminShape = { enabled: bool(true), listen: endpoint(true).prefault('127.0.0.1:9090'), token: optionalString() };
 const timeoutsShape = { connect: duration('5s', { positive: true }), idle: duration('1h') };
 const backendShape = { address: endpoint(false), name: optionalName(), weight: integer(0, 1000, 1), backup: bool(false) };
 const serviceShape = {
@@ -64,7 +74,10 @@ const serviceShape = {
   timeouts: mapping(timeoutsShape, 'timeouts').prefault({}),
   retries: integer(0, 10, 2),
   maxConnections: integer(1, undefined, 10000),
-  health: notYet,
+  health: mapping(healthShape, 'health-check settings').prefault({}),
+  slowStart: duration('0s'),
+  drainTimeout: duration('5m'),
+  onBackendDown: oneOf(['keep', 'close'] as const, 'keep'),
 };
 const rootShape = {
   log: mapping(logShape, 'log settings').prefault({}),
@@ -80,11 +93,15 @@ const rootShape = {
         timeouts: s.timeouts,
         retries: s.retries,
         maxConnections: s.maxConnections,
+        health: s.health,
+        slowStart: s.slowStart,
+        drainTimeout: s.drainTimeout,
+        onBackendDown: s.onBackendDown,
       }),
     ),
     'services',
   ),
-  admin: notYet,
+  admin: mapping(adminShape, 'admin settings').prefault({}),
   peer: notYet,
 };
 
@@ -95,7 +112,14 @@ export const configSchema = z
         ? `must be a mapping with a "services" list (got ${describeValue(iss.input)})`
         : undefined,
   })
-  .transform((c): FulcrumConfig => ({ log: c.log, shutdownTimeout: c.shutdownTimeout, services: c.services }));
+  .transform(
+    (c): FulcrumConfig => ({
+      log: c.log,
+      shutdownTimeout: c.shutdownTimeout,
+      admin: !c.admin.enabled ? null : { listen: c.admin.listen, ...(c.admin.token !== undefined && { token: c.admin.token }) },
+      services: c.services,
+    }),
+  );
 
 /** The keys allowed in each mapping, by path pattern (indices as `[]`), for "did you mean" hints. */
 const KEYS_AT: Record<string, readonly string[]> = {
@@ -103,6 +127,8 @@ const KEYS_AT: Record<string, readonly string[]> = {
   log: Object.keys(logShape),
   'services[]': Object.keys(serviceShape),
   'services[].timeouts': Object.keys(timeoutsShape),
+  'services[].health': Object.keys(healthShape),
+  admin: Object.keys(adminShape),
   'services[].backends[]': Object.keys(backendShape),
 };
 

@@ -27,6 +27,21 @@ export interface TimeoutsConfig {
   idle: number;
 }
 
+/** Active TCP-connect checks and passive failure counting (src/manager/health/). */
+export interface HealthConfig {
+  enabled: boolean;
+  interval: number;
+  timeout: number;
+  rise: number;
+  fall: number;
+  /** Port to check instead of the backend's own. */
+  port?: number;
+  /** Consecutive connect failures seen by the proxy that mark a backend down at once (0 = off). */
+  passiveFailures: number;
+}
+
+export type OnBackendDown = 'keep' | 'close';
+
 export interface ServiceConfig {
   name: string;
   protocol: Protocol;
@@ -36,6 +51,17 @@ export interface ServiceConfig {
   timeouts: TimeoutsConfig;
   retries: number;
   maxConnections: number;
+  health: HealthConfig;
+  /** Ramp a recovered backend's weight from ~0 to full over this window (0 = off). */
+  slowStart: number;
+  /** A draining backend's sessions are closed after this long. */
+  drainTimeout: number;
+  onBackendDown: OnBackendDown;
+}
+
+export interface AdminConfig {
+  listen: Endpoint;
+  token?: string;
 }
 
 export interface LogConfig {
@@ -47,5 +73,7 @@ export interface FulcrumConfig {
   log: LogConfig;
   /** SIGTERM/SIGINT: how long live sessions may finish before they are closed. */
   shutdownTimeout: number;
+  /** The HTTP admin API; null when turned off (`admin: { enabled: false }`). */
+  admin: AdminConfig | null;
   services: ServiceConfig[];
 }

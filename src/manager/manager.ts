@@ -1,46 +1,167 @@
-import type { FulcrumConfig } from '../config/types';
+import { AdminServer } from '../admin/server';
+import { loadConfigFile } from '../config';
+import type { Endpoint, FulcrumConfig } from '../config/types';
+import { FulcrumError } from '../errors';
 import { rootLogger, setLogLevel, type Logger } from '../log';
+import { VERSION } from '../version';
+import { diffServices } from './reload';
 import { Service } from './service';
+import { backendStatus, serviceStatus } from './status-report';
+import type { BackendAction, BackendStatus, ControlPlane, ReloadReport, StatusReport } from './status';
 
 export interface StopResult {
   /** Sessions still open at the deadline and closed by force. */
   aborted: number;
 }
 
+
 /**
- * Owns the running services: starts every listener (all or none), and stops
- * them gracefully: stop accepting, let live sessions finish until the
- * deadline, then close what is left.
+ * Owns the running services and the admin API. Starts every listener (all
+ * or none), applies reloads as a difference, and stops gracefully: stop
+ * accepting, let live sessions finish until the deadline, close the rest.
  */
-export class Manager {
+export class Manager implements ControlPlane {
   readonly services: Service[] = [];
+  /** Services a reload removed or replaced: no longer accepting, finishing their sessions. */
+  private readonly retiring = new Set<Service>();
+  admin: AdminServer | null = null;
+  adminAddress: Endpoint | null = null;
   private stopping: Promise<StopResult> | null = null;
+  private reloading: Promise<unknown> = Promise.resolve();
+  private readonly startedAt = Date.now();
 
   private constructor(
-    readonly config: FulcrumConfig,
+    public config: FulcrumConfig,
+    readonly configFile: string | null,
     readonly log: Logger,
   ) {}
 
-  static async start(config: FulcrumConfig, log: Logger = rootLogger): Promise<Manager> {
+  static async start(config: FulcrumConfig, options: { configFile?: string; log?: Logger } = {}): Promise<Manager> {
     setLogLevel(config.log.level);
-    const manager = new Manager(config, log);
-    for (const sc of config.services) {
-      manager.services.push(new Service(sc, { logConnections: config.log.connections, log }));
-    }
+    const manager = new Manager(config, options.configFile ?? null, options.log ?? rootLogger);
     try {
-      for (const service of manager.services) {
-        const bound = await service.listen();
-        log.info({ service: service.name, listen: bound.text, balance: service.config.balance, backends: service.config.backends.length }, 'service listening');
+      for (const sc of config.services) manager.services.push(await manager.startService(sc));
+      if (config.admin !== null) {
+        manager.admin = new AdminServer(manager, config.admin, manager.log.child({ component: 'admin' }));
+        const bound = await manager.admin.listen();
+        manager.adminAddress = bound;
+        manager.log.info({ admin: bound.text }, 'admin API listening');
       }
     } catch (err) {
-      for (const s of manager.services) s.proxy.stopAccepting();
+      for (const s of manager.services) {
+        s.stop();
+        s.proxy.stopAccepting();
+      }
       throw err;
     }
     return manager;
   }
 
+  private async startService(sc: FulcrumConfig['services'][number]): Promise<Service> {
+    const service = new Service(sc, { logConnections: this.config.log.connections, log: this.log });
+    try {
+      const bound = await service.start();
+      const up = service.pool.backends.filter((b) => b.usable).length;
+      this.log.info({ service: service.name, listen: bound.text, balance: sc.balance, backends: sc.backends.length, up }, 'service listening');
+    } catch (err) {
+      service.stop();
+      throw err;
+    }
+    return service;
+  }
+
   service(name: string): Service | undefined {
     return this.services.find((s) => s.name === name);
+  }
+
+  // ---- control plane (admin API)
+
+  status(): StatusReport {
+    return {
+      version: VERSION,
+      pid: process.pid,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      configFile: this.configFile,
+      services: this.services.map(serviceStatus),
+      peer: null,
+    };
+  }
+
+  backendAction(serviceName: string, backendName: string, action: BackendAction): BackendStatus {
+    const { service, backend } = this.lookup(serviceName, backendName);
+    service.states.act(backend, action);
+    this.log.info({ service: service.name, backend: backend.name, action }, 'operator action');
+    return backendStatus(service, backend);
+  }
+
+  setWeight(serviceName: string, backendName: string, weight: number): BackendStatus {
+    if (!Number.isInteger(weight) || weight < 0 || weight > 1000) {
+      throw new FulcrumError('ERR_FULCRUM_BAD_REQUEST', `weight must be an integer between 0 and 1000 (got ${JSON.stringify(weight)})`);
+    }
+    const { service, backend } = this.lookup(serviceName, backendName);
+    backend.weight = weight;
+    service.pool.refresh(true);
+    this.log.info({ service: service.name, backend: backend.name, weight }, 'operator set weight');
+    return backendStatus(service, backend);
+  }
+
+  private lookup(serviceName: string, backendName: string) {
+    const service = this.service(serviceName);
+    if (service === undefined) throw new FulcrumError('ERR_FULCRUM_NOT_FOUND', `no service named "${serviceName}"`);
+    const backend = service.pool.find(backendName);
+    if (backend === undefined) throw new FulcrumError('ERR_FULCRUM_NOT_FOUND', `service "${serviceName}" has no backend named "${backendName}"`);
+    return { service, backend };
+  }
+
+  /** Re-read the config file and apply the difference. An invalid file leaves everything as it was. */
+  reload(): Promise<ReloadReport> {
+    const run = this.reloading.then(() => {
+      if (this.configFile === null) {
+        throw new FulcrumError('ERR_FULCRUM_RELOAD_UNAVAILABLE', 'fulcrum was started without a config file (quick mode or demo): nothing to reload');
+      }
+      return this.apply(loadConfigFile(this.configFile));
+    });
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Apply a new config: new listeners first (so a failure changes nothing), then in-place updates, then retirements. */
+  async apply(next: FulcrumConfig): Promise<ReloadReport> {
+    const plan = diffServices(this.services, next.services);
+    const started: Service[] = [];
+    try {
+      for (const sc of plan.start) started.push(await this.startService(sc));
+    } catch (err) {
+      for (const s of started) {
+        s.stop();
+        s.proxy.stopAccepting();
+      }
+      throw err;
+    }
+    setLogLevel(next.log.level);
+    for (const { service, config } of plan.update) service.apply(config);
+    for (const s of plan.retire) this.retire(s);
+    this.services.splice(0, this.services.length, ...next.services.map((sc) => started.find((s) => s.name === sc.name) ?? this.service(sc.name)!));
+    if (this.admin !== null && next.admin !== null) this.admin.setToken(next.admin.token);
+    if (JSON.stringify(next.admin?.listen) !== JSON.stringify(this.config.admin?.listen)) {
+      this.log.warn('admin.listen changed: the admin API keeps its address until a restart');
+    }
+    this.config = { ...next, admin: this.config.admin === null ? null : { ...this.config.admin, token: next.admin?.token } };
+    this.log.info(plan.report, 'configuration reloaded');
+    return plan.report;
+  }
+
+  /** Stop accepting, let sessions finish until the service's drainTimeout, then close them. */
+  private retire(service: Service): void {
+    this.retiring.add(service);
+    service.proxy.stopAccepting();
+    service.stop();
+    const timer = setTimeout(() => service.proxy.abortAll(), service.config.drainTimeout);
+    timer.unref();
+    void service.proxy.whenIdle().then(() => {
+      clearTimeout(timer);
+      this.retiring.delete(service);
+    });
   }
 
   stop(deadlineMs: number = this.config.shutdownTimeout): Promise<StopResult> {
@@ -49,22 +170,27 @@ export class Manager {
   }
 
   private async drainAndStop(deadlineMs: number): Promise<StopResult> {
-    const live = () => this.services.reduce((n, s) => n + s.proxy.sessions.size, 0);
+    const all = () => [...this.services, ...this.retiring];
+    const live = () => all().reduce((n, s) => n + s.proxy.sessions.size, 0);
+    for (const s of all()) {
+      s.proxy.stopAccepting();
+      s.stop();
+    }
     this.log.info({ sessions: live(), deadlineMs }, 'stopping: no new connections, draining live sessions');
-    for (const s of this.services) s.proxy.stopAccepting();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(resolve, deadlineMs, 'deadline');
     });
-    const drained = Promise.all(this.services.map((s) => s.proxy.whenIdle())).then(() => 'drained' as const);
+    const drained = Promise.all(all().map((s) => s.proxy.whenIdle())).then(() => 'drained' as const);
     const outcome = await Promise.race([drained, deadline]);
     clearTimeout(timer);
     let aborted = 0;
     if (outcome === 'deadline') {
       aborted = live();
-      for (const s of this.services) s.proxy.abortAll();
+      for (const s of all()) s.proxy.abortAll();
       await drained;
     }
+    await this.admin?.close();
     this.log.info({ aborted }, 'stopped');
     return { aborted };
   }

@@ -1,31 +1,41 @@
 import { createBalancer } from '../balancer';
 import type { Balancer } from '../balancer/balancer';
-import type { Endpoint, ServiceConfig } from '../config/types';
+import type { BackendConfig, Endpoint, HealthConfig, ServiceConfig } from '../config/types';
 import type { Logger } from '../log';
+import { Backend, HealthFlag } from '../pool/backend';
 import { Pool } from '../pool/pool';
 import { TcpProxy } from '../proxy/tcp-proxy';
+import { BackendStates } from './backend-states';
+import { HealthChecker } from './health/checker';
+import { tcpProbe } from './health/tcp-probe';
+import { SlowStart } from './slow-start';
 
 /**
  * One configured service: its pool, its balancer (rebuilt whenever the pool's
- * usable set changes) and its proxy. The data flows one way: the manager
- * mutates the pool, the pool tells the balancer, the proxy only picks.
+ * usable set changes), its proxy and its health checks. Data flows one way:
+ * checks and operator actions change health reasons (BackendStates), the pool
+ * tells the balancer, the proxy only picks and reports counters back.
  */
 export class Service {
   readonly name: string;
-  readonly config: ServiceConfig;
+  config: ServiceConfig;
   readonly pool: Pool;
-  readonly balancer: Balancer;
+  balancer: Balancer;
   readonly proxy: TcpProxy;
+  readonly states: BackendStates;
+  private readonly slowStart: SlowStart;
+  private checker: HealthChecker | null = null;
+  private readonly log: Logger;
   /** The bound address (port resolved when the config asked for port 0). */
   address: Endpoint | null = null;
 
   constructor(config: ServiceConfig, options: { logConnections: boolean; log: Logger }) {
     this.name = config.name;
     this.config = config;
+    this.log = options.log.child({ service: config.name });
     this.pool = new Pool(config.backends);
     this.balancer = createBalancer(config.balance);
-    this.balancer.rebuild(this.pool.usable);
-    this.pool.on('change', (usable) => this.balancer.rebuild(usable));
+    this.pool.on('change', (usable: readonly Backend[]) => this.balancer.rebuild(usable));
     this.proxy = new TcpProxy({
       name: config.name,
       balancer: this.balancer,
@@ -34,12 +44,126 @@ export class Service {
       retries: config.retries,
       maxConnections: config.maxConnections,
       logConnections: options.logConnections,
-      log: options.log.child({ service: config.name }),
+      log: this.log,
+      onConnectFailure: (b) => this.passiveFailure(b),
+    });
+    this.slowStart = new SlowStart(config.slowStart, () => this.balancer.weightsChanged?.());
+    this.states = new BackendStates(this.pool, this.proxy, this.slowStart, this.log, config);
+    if (config.health.enabled) {
+      // Unknown until the first check answers: nothing is sent to a backend before it has passed one.
+      for (const b of this.pool.backends) this.pool.setHealth(b, b.health | HealthFlag.FailedActiveCheck);
+      this.checker = this.createChecker(config.health);
+    }
+    this.balancer.rebuild(this.pool.usable);
+  }
+
+  /** The first round of health checks completes (bounded by the timeout) before the listener opens. */
+  async start(): Promise<Endpoint> {
+    if (this.checker !== null) {
+      for (const b of this.pool.backends) this.checker.add(b);
+      await this.checker.firstRound();
+    }
+    this.address = await this.proxy.listen(this.config.listen);
+    return this.address;
+  }
+
+  /** Stop health checks and timers (the proxy is stopped by the manager). */
+  stop(): void {
+    this.checker?.stop();
+    this.slowStart.stop();
+    this.states.stop();
+  }
+
+  /** Apply a reloaded config whose listen address and protocol are unchanged: the listening socket stays. */
+  apply(next: ServiceConfig): void {
+    const prev = this.config;
+    this.config = next;
+    const proxy = this.proxy;
+    proxy.connectTimeout = next.timeouts.connect;
+    proxy.idleTimeout = next.timeouts.idle;
+    proxy.retries = next.retries;
+    proxy.maxConnections = next.maxConnections;
+    this.states.onBackendDown = next.onBackendDown;
+    this.states.drainTimeout = next.drainTimeout;
+    this.slowStart.setWindow(next.slowStart);
+    if (next.balance !== prev.balance) {
+      this.balancer = createBalancer(next.balance);
+      proxy.balancer = this.balancer;
+    }
+    if (JSON.stringify(next.health) !== JSON.stringify(prev.health)) {
+      this.checker?.stop();
+      this.checker = next.health.enabled ? this.createChecker(next.health) : null;
+      for (const b of this.pool.backends) {
+        if (this.checker !== null && !(b.health & HealthFlag.Removed)) this.checker.add(b);
+        else if (this.checker === null) this.states.update(b, 0, HealthFlag.FailedActiveCheck | HealthFlag.FailedPassiveCheck);
+      }
+    }
+    this.applyBackends(next.backends);
+    // Weights, backup flags or the algorithm may have changed: rebuild for new sessions.
+    this.pool.refresh(true);
+    this.balancer.rebuild(this.pool.usable);
+  }
+
+  private applyBackends(configs: readonly BackendConfig[]): void {
+    const wanted = new Map(configs.map((c) => [c.name, c]));
+    for (const b of [...this.pool.backends]) {
+      const c = wanted.get(b.name);
+      if (c !== undefined && c.address.text === b.address.text) {
+        b.weight = c.weight;
+        b.backup = c.backup;
+        if (b.health & HealthFlag.Removed) this.readd(b);
+        wanted.delete(b.name);
+      } else if (!(b.health & HealthFlag.Removed)) {
+        this.checker?.remove(b);
+        this.states.retire(b, () => this.pool.delete(b));
+      }
+    }
+    for (const c of wanted.values()) {
+      const b = new Backend(c);
+      // New backends are checked before they get traffic.
+      if (this.checker !== null) b.health = HealthFlag.FailedActiveCheck;
+      this.pool.add(b);
+      this.checker?.add(b);
+    }
+  }
+
+  private readd(b: Backend): void {
+    this.states.unretire(b);
+    this.checker?.add(b);
+  }
+
+  private createChecker(health: HealthConfig): HealthChecker {
+    const seen = new Set<Backend>();
+    return new HealthChecker({
+      interval: health.interval,
+      timeout: health.timeout,
+      rise: health.rise,
+      fall: health.fall,
+      probe: (b) => tcpProbe(b.address, health.port, health.timeout),
+      onChange: (b, up, reason) => {
+        // The first verdict of a backend is not a recovery: no slow-start ramp at process start.
+        const isFirst = !seen.has(b);
+        seen.add(b);
+        if (up) this.states.update(b, 0, HealthFlag.FailedActiveCheck | HealthFlag.FailedPassiveCheck, !isFirst);
+        else {
+          this.states.update(b, HealthFlag.FailedActiveCheck, 0);
+          this.log.warn({ backend: b.name, reason }, 'health check: backend down');
+        }
+      },
     });
   }
 
-  async listen(): Promise<Endpoint> {
-    this.address = await this.proxy.listen(this.config.listen);
-    return this.address;
+  /** Passive checks: `passiveFailures` connect failures in a row mark a backend down at once; active checks bring it back. */
+  private passiveFailure(b: Backend): void {
+    const limit = this.config.health.passiveFailures;
+    if (this.checker === null || limit === 0 || b.consecutiveFailures < limit) return;
+    if (b.health & HealthFlag.FailedPassiveCheck) return;
+    this.states.update(b, HealthFlag.FailedPassiveCheck, 0);
+    this.checker.passiveDown(b);
+    this.log.warn({ backend: b.name, failures: b.consecutiveFailures }, 'passive check: backend down');
+  }
+
+  healthInfo(b: Backend) {
+    return this.checker?.info(b);
   }
 }

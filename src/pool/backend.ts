@@ -1,3 +1,4 @@
+import { LatencyHistogram } from '../admin/histogram';
 import type { BackendConfig, Endpoint } from '../config/types';
 
 /**
@@ -20,9 +21,11 @@ export enum HealthFlag {
 export class Backend {
   readonly name: string;
   readonly address: Endpoint;
-  readonly backup: boolean;
+  backup: boolean;
   weight: number;
   health = 0;
+  /** Slow start: the share of `weight` in force, ramped from ~0 to 1 by the service after a recovery. */
+  rampFactor = 1;
 
   /** Sessions currently spliced to this backend. */
   active = 0;
@@ -35,6 +38,8 @@ export class Backend {
   /** Bytes client → backend and backend → client, of closed sessions plus live ones as reported. */
   bytesIn = 0;
   bytesOut = 0;
+  /** Time to complete the TCP handshake with this backend, per connected session. */
+  readonly connectTime = new LatencyHistogram();
 
   constructor(config: BackendConfig) {
     this.name = config.name;
@@ -47,8 +52,8 @@ export class Backend {
     return this.health === 0;
   }
 
-  /** The weight the balancers use; a later slow-start ramp scales it. */
+  /** The weight the balancers use: a plain product, cheap enough to read on every pick. */
   get effectiveWeight(): number {
-    return this.weight;
+    return this.weight * this.rampFactor;
   }
 }

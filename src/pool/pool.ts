@@ -26,10 +26,28 @@ export class Pool extends EventEmitter {
     return this.backends.find((b) => b.name === name || b.address.text === name);
   }
 
+  /** Add a backend (reload); it takes traffic once no health reason is set. */
+  add(backend: Backend): void {
+    this.backends.push(backend);
+    this.refresh();
+  }
+
+  /** Forget a backend for good (after a reload removed it and it drained). */
+  delete(backend: Backend): void {
+    const i = this.backends.indexOf(backend);
+    if (i >= 0) this.backends.splice(i, 1);
+    this.refresh();
+  }
+
   setFlag(backend: Backend, flag: HealthFlag, on: boolean): void {
+    this.setHealth(backend, on ? backend.health | flag : backend.health & ~flag);
+  }
+
+  /** Replace a backend's set of reasons; the snapshot is recomputed only when usable flips. */
+  setHealth(backend: Backend, health: number): void {
     const before = backend.health;
-    backend.health = on ? before | flag : before & ~flag;
-    if ((before === 0) !== (backend.health === 0)) this.refresh();
+    backend.health = health;
+    if ((before === 0) !== (health === 0)) this.refresh();
   }
 
   /** Recompute the usable snapshot (after health or weight changes); emits 'change' if it differs. */

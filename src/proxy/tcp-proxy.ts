@@ -1,10 +1,11 @@
 import net from 'node:net';
+import { LatencyHistogram } from '../admin/histogram';
 import type { Balancer } from '../balancer/balancer';
 import type { Endpoint } from '../config/types';
 import { FulcrumError } from '../errors';
 import type { Logger } from '../log';
 import type { Backend } from '../pool/backend';
-import { TcpSession } from './tcp-session';
+import { TcpSession, type CloseReason } from './tcp-session';
 
 /** Why a client was turned away; the keys are the `reason` label of fulcrum_rejected_total. */
 export interface RejectCounts {
@@ -22,6 +23,8 @@ export interface TcpProxyOptions {
   maxConnections: number;
   logConnections: boolean;
   log: Logger;
+  /** Told of every failed connect attempt (passive health checking). */
+  onConnectFailure?: (backend: Backend) => void;
 }
 
 /**
@@ -40,6 +43,10 @@ export class TcpProxy {
   readonly sessions = new Set<TcpSession>();
   readonly rejects: RejectCounts = { no_backend: 0, max_connections: 0, connect_failed: 0 };
   accepted = 0;
+  /** Client accepted → backend connected, and connected → closed, of this service's sessions. */
+  readonly connectTime = new LatencyHistogram();
+  readonly sessionTime = new LatencyHistogram();
+  onConnectFailure: ((backend: Backend) => void) | undefined;
   private readonly server: net.Server;
   private idleWaiters: Array<() => void> = [];
 
@@ -51,6 +58,7 @@ export class TcpProxy {
     this.retries = options.retries;
     this.logConnections = options.logConnections;
     this.log = options.log;
+    this.onConnectFailure = options.onConnectFailure;
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.accept(socket));
     // Node closes connections beyond maxConnections at accept and tells us: count them.
     this.server.maxConnections = options.maxConnections;
@@ -93,8 +101,24 @@ export class TcpProxy {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  set maxConnections(n: number) {
+    this.server.maxConnections = n;
+  }
+
   abortAll(): void {
     for (const session of this.sessions) session.abort('aborted');
+  }
+
+  /** Close the live sessions of one backend (disabled, marked down with onBackendDown: close, drain deadline). */
+  closeBackendSessions(backend: Backend, reason: CloseReason): number {
+    let closed = 0;
+    for (const session of this.sessions) {
+      if (session.backend === backend && session.isOpen) {
+        session.abort(reason);
+        closed++;
+      }
+    }
+    return closed;
   }
 
   private accept(socket: net.Socket): void {
@@ -110,9 +134,14 @@ export class TcpProxy {
     session.start();
   }
 
-  sessionConnected(_session: TcpSession): void {}
+  sessionConnected(session: TcpSession): void {
+    const ms = session.connectedAt - session.startedAt;
+    this.connectTime.recordMs(ms);
+    session.backend!.connectTime.recordMs(ms);
+  }
 
   connectFailed(session: TcpSession, backend: Backend, err: Error | null): void {
+    this.onConnectFailure?.(backend);
     if (this.log.isLevelEnabled('debug')) {
       this.log.debug({ backend: backend.name, client: session.clientAddress, err: err?.message ?? 'connect timeout' }, 'backend connect failed');
     }
@@ -125,6 +154,7 @@ export class TcpProxy {
 
   sessionClosed(session: TcpSession, wasOpen: boolean): void {
     this.sessions.delete(session);
+    if (wasOpen) this.sessionTime.recordMs(performance.now() - session.connectedAt);
     if (this.logConnections) this.accessLog(session, wasOpen);
     if (this.sessions.size === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;

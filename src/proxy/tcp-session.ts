@@ -26,7 +26,17 @@ const enum State {
   Closed,
 }
 
-export type CloseReason = 'done' | 'client_error' | 'backend_error' | 'idle_timeout' | 'no_backend' | 'connect_failed' | 'aborted';
+export type CloseReason =
+  | 'done'
+  | 'client_error'
+  | 'backend_error'
+  | 'idle_timeout'
+  | 'no_backend'
+  | 'connect_failed'
+  | 'aborted'
+  | 'backend_down'
+  | 'backend_disabled'
+  | 'drain_timeout';
 
 export class TcpSession implements PickContext {
   readonly client: SessionSocket;
@@ -61,6 +71,10 @@ export class TcpSession implements PickContext {
 
   start(): void {
     this.connectNext();
+  }
+
+  get isOpen(): boolean {
+    return this.state === State.Open;
   }
 
   /** Close both sides now (shutdown deadline, operator action). */

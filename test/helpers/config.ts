@@ -21,10 +21,15 @@ export function tcpService(backends: BackendConfig[], extra: Partial<ServiceConf
     timeouts: { connect: 5000, idle: 3_600_000 },
     retries: 2,
     maxConnections: 10000,
+    // Off unless a test is about health: proxy tests count connect failures themselves.
+    health: { enabled: false, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3 },
+    slowStart: 0,
+    drainTimeout: 300_000,
+    onBackendDown: 'keep',
     ...extra,
   };
 }
 
 export function fulcrumConfig(services: ServiceConfig[], extra: Partial<FulcrumConfig> = {}): FulcrumConfig {
-  return { log: { level: 'silent', connections: false }, shutdownTimeout: 30000, services, ...extra };
+  return { log: { level: 'silent', connections: false }, shutdownTimeout: 30000, admin: null, services, ...extra };
 }

@@ -41,9 +41,10 @@ test('quick mode: --listen and two --backend flags balance and SIGTERM exits 0',
   const a = await echoServer();
   const b = await echoServer();
   servers.push(a.server, b.server);
+  // Count sessions that carried data: health checks connect too, but send nothing.
   const accepted = [0, 0];
-  a.server.on('connection', () => accepted[0]++);
-  b.server.on('connection', () => accepted[1]++);
+  a.server.on('connection', (s: net.Socket) => s.once('data', () => accepted[0]++));
+  b.server.on('connection', (s: net.Socket) => s.once('data', () => accepted[1]++));
   const p = spawnTracked(['run', '--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${a.port}`, '--backend', `127.0.0.1:${b.port}`, '--balance', 'round-robin']);
   const port = await listeningPort(p, 'quick');
   for (let i = 0; i < 6; i++) expect(await roundTrip(port, `hi ${i}`)).toBe(`hi ${i}`);
@@ -75,7 +76,7 @@ test('SIGTERM: sessions still open at shutdownTimeout are closed and the process
   servers.push(e.server);
   const file = writeConfig(
     'drain.yaml',
-    `shutdownTimeout: 300ms\nservices:\n  - name: web\n    listen: 127.0.0.1:0\n    backends: [{ address: 127.0.0.1:${e.port} }]\n`,
+    `shutdownTimeout: 300ms\nadmin: { enabled: false }\nservices:\n  - name: web\n    listen: 127.0.0.1:0\n    backends: [{ address: 127.0.0.1:${e.port} }]\n`,
   );
   const p = spawnTracked(['run', '-c', file]);
   const port = await listeningPort(p, 'web');

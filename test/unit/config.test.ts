@@ -194,6 +194,7 @@ services:
     const expected: FulcrumConfig = {
       log: { level: 'debug', connections: true },
       shutdownTimeout: 10_000,
+      admin: { listen: ep('127.0.0.1', 9090) },
       services: [
         {
           name: 'pg',
@@ -208,6 +209,10 @@ services:
           timeouts: { connect: 2000, idle: 0 },
           retries: 0,
           maxConnections: 100,
+          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3 },
+          slowStart: 0,
+          drainTimeout: 300_000,
+          onBackendDown: 'keep',
         },
         {
           name: 'game',
@@ -218,6 +223,10 @@ services:
           timeouts: { connect: 5000, idle: 3_600_000 },
           retries: 2,
           maxConnections: 10000,
+          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3 },
+          slowStart: 0,
+          drainTimeout: 300_000,
+          onBackendDown: 'keep',
         },
         {
           name: 'cache',
@@ -228,6 +237,10 @@ services:
           timeouts: { connect: 5000, idle: 3_600_000 },
           retries: 2,
           maxConnections: 10000,
+          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3 },
+          slowStart: 0,
+          drainTimeout: 300_000,
+          onBackendDown: 'keep',
         },
       ],
     };
@@ -358,20 +371,47 @@ services:
     ]);
   });
 
-  test('admin, peer and health are refused, not ignored', () => {
+  test('peer is refused, not ignored', () => {
     const yaml = `
-admin: { listen: 127.0.0.1:9090 }
 peer: { id: lb-a }
 services:
   - name: a
     listen: 0.0.0.0:80
     backends: [{ address: 10.0.0.1:80 }]
-    health: { interval: 2s }
 `;
-    expect(problems(yaml)).toEqual([
-      'admin: not supported yet in this version',
-      'peer: not supported yet in this version',
-      'services[0].health: not supported yet in this version',
+    expect(problems(yaml)).toEqual(['peer: not supported yet in this version']);
+  });
+
+  test('admin: defaults, off switch, token, and no exposure without a token', () => {
+    const svc = `services: [{ name: a, listen: 127.0.0.1:0, backends: [{ address: 10.0.0.1:80 }] }]\n`;
+    expect(parseConfigText(svc, { env: {} }).admin).toEqual({ listen: { host: '127.0.0.1', port: 9090, family: 4, text: '127.0.0.1:9090' } });
+    expect(parseConfigText(`admin: { enabled: false }\n${svc}`, { env: {} }).admin).toBeNull();
+    const withToken = parseConfigText(`admin: { listen: 0.0.0.0:9090, token: "\${T}" }\n${svc}`, { env: { T: 's3cret' } });
+    expect(withToken.admin).toMatchObject({ token: 's3cret', listen: { text: '0.0.0.0:9090' } });
+    expect(problems(`admin: { listen: 0.0.0.0:9090 }\n${svc}`)).toEqual([
+      'admin.listen: 0.0.0.0:9090 is not a loopback address; set admin.token to expose the admin API',
+    ]);
+    expect(parseConfigText(`admin: { listen: "[::1]:9090" }\n${svc}`, { env: {} }).admin?.listen.text).toBe('[::1]:9090');
+    expect(problems(`admin: { lisen: 127.0.0.1:1 }\n${svc}`)).toEqual(['admin.lisen: unknown key (did you mean "listen"?)']);
+  });
+
+  test('health, slow start, drain and onBackendDown: defaults and checks', () => {
+    const base = `services:\n  - name: a\n    listen: 127.0.0.1:0\n    backends: [{ address: 10.0.0.1:80 }]\n`;
+    const s = parseConfigText(base, { env: {} }).services[0]!;
+    expect(s.health).toEqual({ enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3 });
+    expect([s.slowStart, s.drainTimeout, s.onBackendDown]).toEqual([0, 300_000, 'keep']);
+    const custom = parseConfigText(
+      `${base}    health: { interval: 500ms, timeout: 200ms, rise: 1, fall: 2, port: 8080, passiveFailures: 0 }\n    slowStart: 30s\n    drainTimeout: 1m\n    onBackendDown: close\n`,
+      { env: {} },
+    ).services[0]!;
+    expect(custom.health).toEqual({ enabled: true, interval: 500, timeout: 200, rise: 1, fall: 2, port: 8080, passiveFailures: 0 });
+    expect([custom.slowStart, custom.drainTimeout, custom.onBackendDown]).toEqual([30_000, 60_000, 'close']);
+    expect(problems(`${base}    health: { interval: 0s, rise: 0, port: 70000, intervl: 1s }\n    onBackendDown: kill\n`)).toEqual([
+      'services[0].health.interval: must be more than 0 (got "0s")',
+      'services[0].health.rise: must be an integer between 1 and 100 (got 0)',
+      'services[0].health.port: must be an integer between 1 and 65535 (got 70000)',
+      'services[0].health.intervl: unknown key (did you mean "interval"?)',
+      'services[0].onBackendDown: must be one of keep, close (got "kill")',
     ]);
   });
 

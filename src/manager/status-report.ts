@@ -1,0 +1,56 @@
+import { HealthFlag, type Backend } from '../pool/backend';
+import { reasonNames } from './backend-states';
+import type { Service } from './service';
+import type { BackendState, BackendStatus, ServiceStatus } from './status';
+
+function stateOf(b: Backend): BackendState {
+  const h = b.health;
+  if (h === 0) return 'up';
+  if (h & HealthFlag.Removed) return 'removed';
+  if (h & HealthFlag.DisabledByOperator) return 'disabled';
+  if (h & HealthFlag.Draining) return 'draining';
+  return 'down';
+}
+
+export function backendStatus(service: Service, b: Backend): BackendStatus {
+  const info = service.healthInfo(b);
+  return {
+    name: b.name,
+    address: b.address.text,
+    state: stateOf(b),
+    reasons: reasonNames(b.health),
+    backup: b.backup,
+    weight: b.weight,
+    effectiveWeight: Math.round(b.effectiveWeight * 100) / 100,
+    active: b.active,
+    total: b.total,
+    connectFailures: b.connectFailures,
+    bytesIn: b.bytesIn,
+    bytesOut: b.bytesOut,
+    health:
+      info === undefined
+        ? null
+        : {
+            lastCheckMs: info.lastCheckAt === null ? null : Math.round(Date.now() - info.lastCheckAt),
+            lastLatencyMs: info.lastMs === null ? null : Math.round(info.lastMs * 1000) / 1000,
+            lastError: info.lastOk === false ? info.lastFailure : null,
+          },
+    connectTime: b.connectTime.percentiles(),
+  };
+}
+
+export function serviceStatus(s: Service): ServiceStatus {
+  const p = s.proxy;
+  return {
+    name: s.name,
+    protocol: s.config.protocol,
+    listen: s.address?.text ?? s.config.listen.text,
+    balance: s.config.balance,
+    active: p.sessions.size,
+    accepted: p.accepted,
+    rejected: { ...p.rejects },
+    backends: s.pool.backends.map((b) => backendStatus(s, b)),
+    connectTime: p.connectTime.percentiles(),
+    sessionTime: p.sessionTime.percentiles(),
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * The JSON shapes of `GET /status` and of the control plane the admin API
+ * drives. The manager produces them; the admin API, metrics and `fulcrum
+ * status` only read them. Field names are part of the public interface.
+ */
+
+/** Latency percentiles in milliseconds (from hdr-histogram); null values when nothing was recorded. */
+export interface Percentiles {
+  count: number;
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+  p999: number | null;
+  max: number | null;
+}
+
+/** up: usable; down: failed health checks; draining / disabled: operator; removed: dropped by a reload, finishing its sessions. */
+export type BackendState = 'up' | 'down' | 'draining' | 'disabled' | 'removed';
+
+export interface BackendStatus {
+  name: string;
+  address: string;
+  state: BackendState;
+  /** Why it is not usable (empty when up): failed_active_check, failed_passive_check, draining, disabled, removed. */
+  reasons: string[];
+  backup: boolean;
+  weight: number;
+  /** Weight the balancers use now (lower than weight during slow start). */
+  effectiveWeight: number;
+  active: number;
+  total: number;
+  connectFailures: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Last active health check, if checks are on. */
+  health: { lastCheckMs: number | null; lastLatencyMs: number | null; lastError: string | null } | null;
+  connectTime: Percentiles;
+}
+
+export interface ServiceStatus {
+  name: string;
+  protocol: 'tcp' | 'udp';
+  listen: string;
+  balance: string;
+  active: number;
+  accepted: number;
+  /** fulcrum_rejected_total by reason. */
+  rejected: Record<string, number>;
+  backends: BackendStatus[];
+  connectTime: Percentiles;
+  sessionTime: Percentiles;
+}
+
+export interface StatusReport {
+  version: string;
+  pid: number;
+  uptimeSeconds: number;
+  /** The config file in use, null in quick mode. */
+  configFile: string | null;
+  services: ServiceStatus[];
+  /** Filled by the failover-pair issue; null when no peer is configured. */
+  peer: null;
+}
+
+export type BackendAction = 'drain' | 'enable' | 'disable';
+
+export interface ReloadReport {
+  servicesAdded: string[];
+  servicesRemoved: string[];
+  servicesChanged: string[];
+}
+
+/** What the admin API may ask of the manager. Errors are FulcrumErrors (see src/errors.ts). */
+export interface ControlPlane {
+  status(): StatusReport;
+  /** ERR_FULCRUM_NOT_FOUND when the service or backend does not exist. */
+  backendAction(service: string, backend: string, action: BackendAction): BackendStatus;
+  /** ERR_FULCRUM_NOT_FOUND; ERR_FULCRUM_BAD_REQUEST when weight is not an integer 0..1000. */
+  setWeight(service: string, backend: string, weight: number): BackendStatus;
+  /** Re-read and apply the config file. ERR_FULCRUM_CONFIG / ERR_FULCRUM_CONFIG_READ leave the old config running. */
+  reload(): Promise<ReloadReport>;
+}
