@@ -142,3 +142,67 @@ test('SIGTERM still exits 0 when whoever read stdout has gone away (EPIPE on the
   p.child.kill('SIGTERM');
   expect((await p.exited).code).toBe(0);
 });
+
+test('SIGHUP reloads the file: a valid change applies, an invalid one is logged and the old config kept', async () => {
+  const a = await echoServer();
+  const b = await echoServer();
+  servers.push(a.server, b.server);
+  const port = await refusedPort();
+  const conf = (backends: string) =>
+    `admin: { enabled: false }\nservices:\n  - name: web\n    listen: 127.0.0.1:${port}\n    backends: [${backends}]\n`;
+  const file = writeConfig('hup.yaml', conf(`{ address: 127.0.0.1:${a.port} }`));
+  const p = spawnTracked(['run', '-c', file]);
+  await listeningPort(p, 'web');
+  fs.writeFileSync(file, conf(`{ address: 127.0.0.1:${b.port} }`));
+  p.child.kill('SIGHUP');
+  await p.waitFor((l) => l.includes('configuration reloaded'));
+  const seen: number[] = [];
+  b.server.on('connection', (s: net.Socket) => s.once('data', () => seen.push(b.port)));
+  expect(await roundTrip(port, 'after reload')).toBe('after reload');
+  expect(seen).toEqual([b.port]);
+  fs.writeFileSync(file, conf(`{ address: nope }`));
+  p.child.kill('SIGHUP');
+  const line = await p.waitFor((l) => l.includes('reload rejected'));
+  expect(line).toContain('services[0].backends[0].address');
+  expect(await roundTrip(port, 'still')).toBe('still');
+  p.child.kill('SIGTERM');
+  expect((await p.exited).code).toBe(0);
+});
+
+test('an admin API on a non-loopback address without a token is refused at start (exit 2)', async () => {
+  const file = writeConfig('exposed.yaml', 'admin: { listen: 0.0.0.0:0 }\nservices:\n  - { name: x, listen: 127.0.0.1:0, backends: [{ address: 127.0.0.1:1 }] }\n');
+  const res = await runCli(['run', '-c', file]);
+  expect(res.code).toBe(2);
+  expect(res.stderr).toContain('admin.listen: 0.0.0.0:0 is not a loopback address; set admin.token');
+});
+
+test('admin end to end: token required, fulcrum status and drain through the real manager', async () => {
+  const a = await echoServer();
+  servers.push(a.server);
+  const file = writeConfig(
+    'admin.yaml',
+    `admin: { listen: 127.0.0.1:0, token: "\${TOK}" }\nservices:\n  - name: web\n    listen: 127.0.0.1:0\n    backends: [{ address: 127.0.0.1:${a.port}, name: a1 }]\n`,
+  );
+  const p = spawnTracked(['run', '-c', file], { TOK: 's3cret' });
+  const line = await p.waitFor((l) => l.includes('admin API listening'));
+  const url = `http://${JSON.parse(line).admin}`;
+  const http = await import('node:http');
+  const get = (headers: Record<string, string>) =>
+    new Promise<number>((resolve, reject) => http.get(`${url}/status`, { headers }, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject));
+  expect(await get({})).toBe(401);
+  expect(await get({ authorization: 'Bearer wrong' })).toBe(401);
+  expect(await get({ authorization: 'Bearer s3cret' })).toBe(200);
+  const status = await runCli(['status', '--admin', url, '--token', 's3cret']);
+  expect(status.code).toBe(0);
+  expect(status.stdout).toMatch(/web\s+a1 \(127\.0\.0\.1:\d+\)\s+up/);
+  const drain = await runCli(['drain', 'web', 'a1', '--admin', url], { FULCRUM_ADMIN_TOKEN: 's3cret' });
+  expect(drain.code).toBe(0);
+  expect(drain.stdout).toContain('draining');
+  const denied = await runCli(['enable', 'web', 'a1', '--admin', url, '--token', 'nope']);
+  expect(denied.code).toBe(1);
+  expect(denied.stderr).toContain('ERR_FULCRUM_UNAUTHORIZED');
+  const json = JSON.parse((await runCli(['status', '--json', '--admin', url, '--token', 's3cret'])).stdout);
+  expect(json.services[0].backends[0].state).toBe('draining');
+  p.child.kill('SIGTERM');
+  expect((await p.exited).code).toBe(0);
+});
