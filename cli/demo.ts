@@ -50,6 +50,7 @@ export async function demoCommand(opts: { port?: string }): Promise<void> {
     admin: { listen: `127.0.0.1:${adminPort}` },
     services: [{ name: 'demo', listen: `127.0.0.1:${port}`, balance: 'round-robin', backends: addresses.map((address) => ({ address })) }],
   });
+  const signals = stopOnSignals(() => Promise.all(backends.map((s) => new Promise((r) => s.close(r)))).then(() => undefined));
   const handle = await start(config);
   const listen = handle.addresses.get('demo')!;
   const adminUrl = `http://${handle.admin!.text}`;
@@ -72,5 +73,5 @@ export async function demoCommand(opts: { port?: string }): Promise<void> {
       '',
     ].join('\n'),
   );
-  stopOnSignals(handle, () => Promise.all(backends.map((s) => new Promise((r) => s.close(r)))).then(() => undefined));
+  signals.started(handle);
 }

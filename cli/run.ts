@@ -48,29 +48,36 @@ function flagPath(line: string): string {
 export async function runCommand(opts: RunOptions): Promise<void> {
   const config = resolveRunConfig(opts);
   if (opts.logLevel) config.log.level = opts.logLevel as FulcrumConfig['log']['level'];
-  const handle = await start(config, { configFile: opts.config });
-  stopOnSignals(handle);
-  process.on('SIGHUP', () => {
-    handle.reload().catch((err) => {
+  const signals = stopOnSignals();
+  // Installed before start: SIGHUP's default action would kill the process. One that arrives while starting is applied after.
+  let handle: FulcrumHandle | null = null;
+  let reloadPending = false;
+  const reload = (h: FulcrumHandle) =>
+    h.reload().catch((err) => {
       // An invalid file keeps the old config running; say exactly what was wrong.
       rootLogger.error({ code: err.code, details: err.details, err: err.message }, 'reload rejected, old configuration kept');
     });
+  process.on('SIGHUP', () => {
+    if (handle === null) reloadPending = true;
+    else void reload(handle);
   });
+  handle = await start(config, { configFile: opts.config });
+  signals.started(handle);
+  if (reloadPending) void reload(handle);
 }
 
-/** SIGTERM/SIGINT: drain until shutdownTimeout, then exit 0. A second signal closes everything at once. */
-export function stopOnSignals(handle: FulcrumHandle, beforeExit?: () => Promise<void> | void): void {
+/**
+ * SIGTERM/SIGINT: drain until shutdownTimeout, then exit 0. A second signal
+ * closes everything at once. Installed before start(), so a signal that
+ * arrives while listeners are opening waits for them and then drains, instead
+ * of killing the process with the default action.
+ */
+export function stopOnSignals(beforeExit?: () => Promise<void> | void): { started(handle: FulcrumHandle): void } {
+  let handle: FulcrumHandle | null = null;
+  let pending: NodeJS.Signals | null = null;
   let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      rootLogger.warn({ signal }, 'second signal: closing all sessions now');
-      for (const s of handle.manager.services) s.proxy.abortAll();
-      return;
-    }
-    rootLogger.info({ signal }, 'signal received');
-    handle
-      .stop()
+  const stop = (h: FulcrumHandle) => {
+    h.stop()
       .then(async () => {
         await beforeExit?.();
         process.exit(0);
@@ -80,8 +87,25 @@ export function stopOnSignals(handle: FulcrumHandle, beforeExit?: () => Promise<
         process.exit(1);
       });
   };
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      rootLogger.warn({ signal }, 'second signal: closing all sessions now');
+      for (const s of handle?.manager.services ?? []) s.proxy.abortAll();
+      return;
+    }
+    rootLogger.info({ signal }, 'signal received');
+    if (handle === null) pending = signal;
+    else stop(handle);
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  return {
+    started(h: FulcrumHandle) {
+      handle = h;
+      if (pending !== null) stop(h);
+    },
+  };
 }
 
 export function validateCommand(opts: { config: string }): void {

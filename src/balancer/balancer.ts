@@ -27,3 +27,8 @@ export function wasTried(ctx: PickContext, b: Backend): boolean {
   for (let i = 0; i < tried.length; i++) if (tried[i] === b) return true;
   return false;
 }
+
+/** Not a candidate for this session: already tried, or at its own maxConnections (a full backend is skipped). */
+export function isSkipped(ctx: PickContext, b: Backend): boolean {
+  return (b.maxConnections > 0 && b.active >= b.maxConnections) || wasTried(ctx, b);
+}

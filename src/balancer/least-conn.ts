@@ -1,5 +1,5 @@
 import type { Backend } from '../pool/backend';
-import { wasTried, type Balancer, type PickContext } from './balancer';
+import { isSkipped, type Balancer, type PickContext } from './balancer';
 
 /**
  * Weighted least connections: the backend with the smallest active/weight.
@@ -31,7 +31,7 @@ export class LeastConnBalancer implements Balancer {
       if (i >= n) i = 0;
       const b = bs[i];
       const w = b.effectiveWeight;
-      if (!(w > 0) || wasTried(ctx, b)) continue;
+      if (!(w > 0) || isSkipped(ctx, b)) continue;
       // Strictly less: an equal load keeps the earlier one in scan order.
       if (best < 0 || b.active * bestWeight < bestActive * w) {
         best = i;

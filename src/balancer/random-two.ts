@@ -1,5 +1,5 @@
 import type { Backend } from '../pool/backend';
-import { wasTried, type Balancer, type PickContext } from './balancer';
+import { isSkipped, type Balancer, type PickContext } from './balancer';
 
 /** Samples that may land on tried backends before pick falls back to a scan. */
 const ATTEMPTS = 4;
@@ -72,7 +72,7 @@ export class RandomTwoBalancer implements Balancer {
   }
 
   private eligible(b: Backend, ctx: PickContext): boolean {
-    return b.effectiveWeight > 0 && !wasTried(ctx, b);
+    return b.effectiveWeight > 0 && !isSkipped(ctx, b);
   }
 
   /** A random index weighted by the rebuild weights; never `exclude` (if >= 0). */

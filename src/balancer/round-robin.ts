@@ -1,5 +1,5 @@
 import type { Backend } from '../pool/backend';
-import { wasTried, type Balancer, type PickContext } from './balancer';
+import { isSkipped, type Balancer, type PickContext } from './balancer';
 
 /**
  * Smooth weighted round-robin (nginx's `ngx_http_upstream_get_peer`): on each
@@ -32,7 +32,7 @@ export class RoundRobinBalancer implements Balancer {
     for (let i = 0; i < bs.length; i++) {
       const b = bs[i];
       const w = b.effectiveWeight;
-      if (!(w > 0) || wasTried(ctx, b)) continue;
+      if (!(w > 0) || isSkipped(ctx, b)) continue;
       cw[i] += w;
       total += w;
       if (best < 0 || cw[i] > cw[best]) best = i;

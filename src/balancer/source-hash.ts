@@ -1,5 +1,5 @@
 import type { Backend } from '../pool/backend';
-import { wasTried, type Balancer, type PickContext } from './balancer';
+import { isSkipped, type Balancer, type PickContext } from './balancer';
 import { fnv1a, fnv1aAlt } from './hash';
 
 /** Lookup table size: prime (so every skip yields a full permutation) and >> 100 x backends. */
@@ -91,7 +91,7 @@ export class MaglevBalancer implements Balancer {
   }
 
   private eligible(b: Backend, ctx: PickContext): boolean {
-    return b.effectiveWeight > 0 && !wasTried(ctx, b);
+    return b.effectiveWeight > 0 && !isSkipped(ctx, b);
   }
 
   private anyEligible(ctx: PickContext): boolean {

@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { parseEndpoint } from './address';
 import { durationTypeReason, parseDuration } from './duration';
 import { describeValue } from './problems';
-import type { Endpoint } from './types';
+import { parseCidr } from '../admission/cidr';
+import type { CidrSpec, Endpoint } from './types';
 
 export const REQUIRED = 'is required';
 export const NOT_YET = 'not supported yet in this version';
@@ -93,6 +94,26 @@ export function optionalString() {
     if (v === undefined) return undefined;
     if (typeof v === 'string' && v !== '') return v;
     throw new Error(`must be a non-empty string (got ${describeValue(v)})`);
+  });
+}
+
+/** A list of CIDRs or bare addresses ("10.0.0.0/8", "2001:db8::/32", "192.0.2.7"); absent = empty. */
+export function cidrList() {
+  return field((v): CidrSpec[] => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) throw new Error(`must be a list of networks like ["10.0.0.0/8", "2001:db8::/32"] (got ${describeValue(v)})`);
+    const out: CidrSpec[] = [];
+    const bad: string[] = [];
+    for (const item of v) {
+      try {
+        if (typeof item !== 'string') throw new Error(`${describeValue(item)} is not a string`);
+        out.push(parseCidr(item));
+      } catch (err) {
+        bad.push((err as Error).message);
+      }
+    }
+    if (bad.length > 0) throw new Error(bad.join('; '));
+    return out;
   });
 }
 

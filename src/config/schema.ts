@@ -5,7 +5,7 @@
  * zod issues become "path: reason" problems here.
  */
 import { z } from 'zod';
-import { REQUIRED, bool, duration, endpoint, integer, notYet, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
+import { REQUIRED, bool, cidrList, duration, endpoint, integer, notYet, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
 import { type ConfigProblem, type PathSegment, describeValue } from './problems';
 import { closestKey } from './suggest';
 export { NAME_PATTERN } from './fields';
@@ -56,10 +56,31 @@ const healthShape = {
   fall: integer(1, 100, 3),
   port: optionalInteger(1, 65535),
   passiveFailures: integer(0, 1000, 3),
+  proxyProtocol: bool(false),
+};
+const perSourceShape = {
+  maxConnections: optionalInteger(1, 1_000_000),
+  ratePerSecond: optionalInteger(1, 1_000_000),
+  burst: optionalInteger(1, 1_000_000),
+  tableSize: integer(1, 10_000_000, 100_000),
 };
 const adminShape = { enabled: bool(true), listen: endpoint(true).prefault('127.0.0.1:9090'), token: optionalString() };
-const timeoutsShape = { connect: duration('5s', { positive: true }), idle: duration('1h') };
-const backendShape = { address: endpoint(false), name: optionalName(), weight: integer(0, 1000, 1), backup: bool(false) };
+const timeoutsShape = {
+  connect: duration('5s', { positive: true }),
+  idle: duration('1h'),
+  halfClose: duration('1m'),
+  maxLifetime: duration('0s'),
+  proxyHeader: duration('3s', { positive: true }),
+};
+const PROXY_VERSIONS = ['v1', 'v2'] as const;
+const backendShape = {
+  address: endpoint(false),
+  name: optionalName(),
+  weight: integer(0, 1000, 1),
+  backup: bool(false),
+  maxConnections: integer(0, 10_000_000, 0),
+  proxyProtocol: optionalOneOf(['v1', 'v2', 'none'] as const),
+};
 const serviceShape = {
   name: requiredName(),
   protocol: supportedProtocol,
@@ -67,7 +88,14 @@ const serviceShape = {
   balance: optionalOneOf(BALANCE_NAMES),
   backends: list(
     mapping(backendShape, 'backend settings').transform(
-      (b): BackendConfig => ({ address: b.address, name: b.name ?? b.address.text, weight: b.weight, backup: b.backup }),
+      (b): BackendConfig => ({
+        address: b.address,
+        name: b.name ?? b.address.text,
+        weight: b.weight,
+        backup: b.backup,
+        maxConnections: b.maxConnections,
+        ...(b.proxyProtocol !== undefined && { proxyProtocol: b.proxyProtocol }),
+      }),
     ),
     'backends',
   ),
@@ -78,6 +106,11 @@ const serviceShape = {
   slowStart: duration('0s'),
   drainTimeout: duration('5m'),
   onBackendDown: oneOf(['keep', 'close'] as const, 'keep'),
+  allow: cidrList(),
+  deny: cidrList(),
+  perSource: mapping(perSourceShape, 'per-source limits').optional(),
+  proxyProtocol: optionalOneOf(PROXY_VERSIONS),
+  acceptProxy: cidrList(),
 };
 const rootShape = {
   log: mapping(logShape, 'log settings').prefault({}),
@@ -97,6 +130,11 @@ const rootShape = {
         slowStart: s.slowStart,
         drainTimeout: s.drainTimeout,
         onBackendDown: s.onBackendDown,
+        allow: s.allow,
+        deny: s.deny,
+        perSource: s.perSource ?? null,
+        proxyProtocol: s.proxyProtocol ?? null,
+        acceptProxy: s.acceptProxy,
       }),
     ),
     'services',
@@ -128,6 +166,7 @@ const KEYS_AT: Record<string, readonly string[]> = {
   'services[]': Object.keys(serviceShape),
   'services[].timeouts': Object.keys(timeoutsShape),
   'services[].health': Object.keys(healthShape),
+  'services[].perSource': Object.keys(perSourceShape),
   admin: Object.keys(adminShape),
   'services[].backends[]': Object.keys(backendShape),
 };

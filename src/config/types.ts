@@ -14,17 +14,45 @@ export interface Endpoint {
   text: string;
 }
 
+export type ProxyProtocolVersion = 'v1' | 'v2';
+
+/** An IPv4 or IPv6 network: `text` is canonical ("10.0.0.0/8", "2001:db8::/32"). */
+export interface CidrSpec {
+  family: 4 | 6;
+  address: string;
+  prefix: number;
+  text: string;
+}
+
 export interface BackendConfig {
   address: Endpoint;
   /** Name used by the admin API and metrics; defaults to address.text. */
   name: string;
   weight: number;
   backup: boolean;
+  /** Concurrent sessions this backend takes; a full backend is skipped (0 = no cap). */
+  maxConnections: number;
+  /** PROXY header written first on each connection to this backend; overrides the service's. */
+  proxyProtocol?: ProxyProtocolVersion | 'none';
 }
 
 export interface TimeoutsConfig {
   connect: number;
   idle: number;
+  /** After one side's FIN, close the session if it has not finished within this (0 = never). */
+  halfClose: number;
+  /** Close a session this long after it was accepted, whatever it is doing (0 = never). */
+  maxLifetime: number;
+  /** A client that must send a PROXY header (acceptProxy) has this long to send it. */
+  proxyHeader: number;
+}
+
+/** Per client IP limits, in a bounded table (fail closed when it is full of live clients). */
+export interface PerSourceConfig {
+  maxConnections?: number;
+  ratePerSecond?: number;
+  burst?: number;
+  tableSize: number;
 }
 
 /** Active TCP-connect checks and passive failure counting (src/manager/health/). */
@@ -38,6 +66,8 @@ export interface HealthConfig {
   port?: number;
   /** Consecutive connect failures seen by the proxy that mark a backend down at once (0 = off). */
   passiveFailures: number;
+  /** Send a PROXY v2 LOCAL header on each check (for backends that require the header). */
+  proxyProtocol: boolean;
 }
 
 export type OnBackendDown = 'keep' | 'close';
@@ -57,6 +87,14 @@ export interface ServiceConfig {
   /** A draining backend's sessions are closed after this long. */
   drainTimeout: number;
   onBackendDown: OnBackendDown;
+  /** Client networks allowed (empty: all) and denied (deny wins). */
+  allow: CidrSpec[];
+  deny: CidrSpec[];
+  perSource: PerSourceConfig | null;
+  /** PROXY header written first on each backend connection (backends may override). */
+  proxyProtocol: ProxyProtocolVersion | null;
+  /** Front load balancers whose connections must start with a PROXY v1/v2 header. */
+  acceptProxy: CidrSpec[];
 }
 
 export interface AdminConfig {

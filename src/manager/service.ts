@@ -1,6 +1,6 @@
 import { createBalancer } from '../balancer';
 import type { Balancer } from '../balancer/balancer';
-import type { BackendConfig, Endpoint, HealthConfig, ServiceConfig } from '../config/types';
+import type { BackendConfig, Endpoint, HealthConfig, ProxyProtocolVersion, ServiceConfig } from '../config/types';
 import type { Logger } from '../log';
 import { Backend, HealthFlag } from '../pool/backend';
 import { Pool } from '../pool/pool';
@@ -9,6 +9,10 @@ import { BackendStates } from './backend-states';
 import { HealthChecker } from './health/checker';
 import { tcpProbe } from './health/tcp-probe';
 import { SlowStart } from './slow-start';
+import { Acl } from '../admission/acl';
+import { SourceLimiter } from '../admission/source-limiter';
+import { encodeV2 } from '../proxy/proxy-protocol';
+import { OPEN_ACL } from '../proxy/tcp-proxy';
 
 /**
  * One configured service: its pool, its balancer (rebuilt whenever the pool's
@@ -36,17 +40,24 @@ export class Service {
     this.pool = new Pool(config.backends);
     this.balancer = createBalancer(config.balance);
     this.pool.on('change', (usable: readonly Backend[]) => this.balancer.rebuild(usable));
+    const admission = admissionFor(config);
     this.proxy = new TcpProxy({
       name: config.name,
       balancer: this.balancer,
       connectTimeout: config.timeouts.connect,
       idleTimeout: config.timeouts.idle,
+      halfCloseTimeout: config.timeouts.halfClose,
+      maxLifetime: config.timeouts.maxLifetime,
+      proxyHeaderTimeout: config.timeouts.proxyHeader,
       retries: config.retries,
+      ...admission,
+      hasUsableBackend: () => this.pool.usable.length > 0,
       maxConnections: config.maxConnections,
       logConnections: options.logConnections,
       log: this.log,
       onConnectFailure: (b) => this.passiveFailure(b),
     });
+    for (const b of this.pool.backends) b.proxyProtocol = proxyProtocolOf(config.backends.find((c) => c.name === b.name)!, config);
     this.slowStart = new SlowStart(config.slowStart, () => this.balancer.weightsChanged?.());
     this.states = new BackendStates(this.pool, this.proxy, this.slowStart, this.log, config);
     if (config.health.enabled) {
@@ -81,7 +92,15 @@ export class Service {
     const proxy = this.proxy;
     proxy.connectTimeout = next.timeouts.connect;
     proxy.idleTimeout = next.timeouts.idle;
+    proxy.halfCloseTimeout = next.timeouts.halfClose;
+    proxy.maxLifetime = next.timeouts.maxLifetime;
+    proxy.proxyHeaderTimeout = next.timeouts.proxyHeader;
     proxy.retries = next.retries;
+    const admission = admissionFor(next);
+    proxy.acl = admission.acl;
+    proxy.acceptProxy = admission.acceptProxy;
+    // Keep the live per-source counts unless the limits themselves changed.
+    if (JSON.stringify(next.perSource) !== JSON.stringify(prev.perSource)) proxy.limiter = admission.limiter;
     proxy.maxConnections = next.maxConnections;
     this.states.onBackendDown = next.onBackendDown;
     this.states.drainTimeout = next.drainTimeout;
@@ -111,6 +130,8 @@ export class Service {
       if (c !== undefined && c.address.text === b.address.text) {
         b.weight = c.weight;
         b.backup = c.backup;
+        b.maxConnections = c.maxConnections;
+        b.proxyProtocol = proxyProtocolOf(c, this.config);
         if (b.health & HealthFlag.Removed) this.readd(b);
         wanted.delete(b.name);
       } else if (!(b.health & HealthFlag.Removed)) {
@@ -120,6 +141,7 @@ export class Service {
     }
     for (const c of wanted.values()) {
       const b = new Backend(c);
+      b.proxyProtocol = proxyProtocolOf(c, this.config);
       // New backends are checked before they get traffic.
       if (this.checker !== null) b.health = HealthFlag.FailedActiveCheck;
       this.pool.add(b);
@@ -134,12 +156,14 @@ export class Service {
 
   private createChecker(health: HealthConfig): HealthChecker {
     const seen = new Set<Backend>();
+    // Health checks never send a PROXY header unless asked: then a LOCAL one (no client behind it).
+    const greeting = health.proxyProtocol ? encodeV2(null) : undefined;
     return new HealthChecker({
       interval: health.interval,
       timeout: health.timeout,
       rise: health.rise,
       fall: health.fall,
-      probe: (b) => tcpProbe(b.address, health.port, health.timeout),
+      probe: (b) => tcpProbe(b.address, health.port, health.timeout, greeting),
       onChange: (b, up, reason) => {
         // The first verdict of a backend is not a recovery: no slow-start ramp at process start.
         const isFirst = !seen.has(b);
@@ -166,4 +190,20 @@ export class Service {
   healthInfo(b: Backend) {
     return this.checker?.info(b);
   }
+}
+
+/** A backend's own proxyProtocol setting wins ('none' turns it off); else the service's. */
+function proxyProtocolOf(backend: BackendConfig, service: ServiceConfig): ProxyProtocolVersion | null {
+  if (backend.proxyProtocol === 'none') return null;
+  return backend.proxyProtocol ?? service.proxyProtocol;
+}
+
+function admissionFor(config: ServiceConfig) {
+  const hasAcl = config.allow.length > 0 || config.deny.length > 0;
+  const ps = config.perSource;
+  return {
+    acl: hasAcl ? new Acl(config.allow, config.deny) : OPEN_ACL,
+    acceptProxy: config.acceptProxy.length > 0 ? new Acl(config.acceptProxy, []) : null,
+    limiter: ps === null ? null : new SourceLimiter({ maxConnections: ps.maxConnections, ratePerSecond: ps.ratePerSecond, burst: ps.burst, tableSize: ps.tableSize }),
+  };
 }

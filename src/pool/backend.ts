@@ -1,5 +1,5 @@
 import { LatencyHistogram } from '../admin/histogram';
-import type { BackendConfig, Endpoint } from '../config/types';
+import type { BackendConfig, Endpoint, ProxyProtocolVersion } from '../config/types';
 
 /**
  * Why a backend is not usable. Health is a set of reasons (as Envoy's host
@@ -23,11 +23,15 @@ export class Backend {
   readonly address: Endpoint;
   backup: boolean;
   weight: number;
+  /** Concurrent sessions allowed (0 = no cap); `active` counts connecting ones too, so the cap holds. */
+  maxConnections: number;
+  /** PROXY header to write first on each connection (resolved: backend setting, else the service's). */
+  proxyProtocol: ProxyProtocolVersion | null = null;
   health = 0;
   /** Slow start: the share of `weight` in force, ramped from ~0 to 1 by the service after a recovery. */
   rampFactor = 1;
 
-  /** Sessions currently spliced to this backend. */
+  /** Sessions connecting to or spliced to this backend. */
   active = 0;
   /** Sessions sent to this backend (connected). */
   total = 0;
@@ -46,6 +50,7 @@ export class Backend {
     this.address = config.address;
     this.backup = config.backup;
     this.weight = config.weight;
+    this.maxConnections = config.maxConnections;
   }
 
   get usable(): boolean {

@@ -5,13 +5,44 @@ import type { Endpoint } from '../config/types';
 import { FulcrumError } from '../errors';
 import type { Logger } from '../log';
 import type { Backend } from '../pool/backend';
+import type { SourceLimiter } from '../admission/source-limiter';
 import { TcpSession, type CloseReason } from './tcp-session';
 
-/** Why a client was turned away; the keys are the `reason` label of fulcrum_rejected_total. */
-export interface RejectCounts {
-  no_backend: number;
-  max_connections: number;
-  connect_failed: number;
+/** Why a client was turned away: the `reason` label of fulcrum_rejected_total. */
+export type RejectReason =
+  | 'no_backend'
+  | 'backends_full'
+  | 'max_connections'
+  | 'connect_failed'
+  | 'acl'
+  | 'rate_limit'
+  | 'source_max_connections'
+  | 'source_table_full'
+  | 'proxy_header'
+  | 'proxy_untrusted';
+
+export type RejectCounts = Record<RejectReason, number>;
+
+function zeroRejects(): RejectCounts {
+  return {
+    no_backend: 0,
+    backends_full: 0,
+    max_connections: 0,
+    connect_failed: 0,
+    acl: 0,
+    rate_limit: 0,
+    source_max_connections: 0,
+    source_table_full: 0,
+    proxy_header: 0,
+    proxy_untrusted: 0,
+  };
+}
+
+/** Lets everyone in: the default when a service has no allow/deny lists. */
+export const OPEN_ACL = { check: (_ip: string): boolean => true };
+
+export interface AdmissionCheck {
+  check(ip: string): boolean;
 }
 
 export interface TcpProxyOptions {
@@ -19,7 +50,16 @@ export interface TcpProxyOptions {
   balancer: Balancer;
   connectTimeout: number;
   idleTimeout: number;
+  halfCloseTimeout: number;
+  maxLifetime: number;
+  proxyHeaderTimeout: number;
   retries: number;
+  acl: AdmissionCheck;
+  /** Trusted front load balancers (their connections must start with a PROXY header); null when off. */
+  acceptProxy: AdmissionCheck | null;
+  limiter: SourceLimiter | null;
+  /** Whether any backend is usable at all (to tell no_backend from backends_full). */
+  hasUsableBackend: () => boolean;
   maxConnections: number;
   logConnections: boolean;
   log: Logger;
@@ -37,11 +77,18 @@ export class TcpProxy {
   balancer: Balancer;
   connectTimeout: number;
   idleTimeout: number;
+  halfCloseTimeout: number;
+  maxLifetime: number;
+  proxyHeaderTimeout: number;
   retries: number;
+  acl: AdmissionCheck;
+  acceptProxy: AdmissionCheck | null;
+  limiter: SourceLimiter | null;
+  hasUsableBackend: () => boolean;
   readonly logConnections: boolean;
   readonly log: Logger;
   readonly sessions = new Set<TcpSession>();
-  readonly rejects: RejectCounts = { no_backend: 0, max_connections: 0, connect_failed: 0 };
+  readonly rejects: RejectCounts = zeroRejects();
   accepted = 0;
   /** Client accepted → backend connected, and connected → closed, of this service's sessions. */
   readonly connectTime = new LatencyHistogram();
@@ -55,7 +102,14 @@ export class TcpProxy {
     this.balancer = options.balancer;
     this.connectTimeout = options.connectTimeout;
     this.idleTimeout = options.idleTimeout;
+    this.halfCloseTimeout = options.halfCloseTimeout;
+    this.maxLifetime = options.maxLifetime;
+    this.proxyHeaderTimeout = options.proxyHeaderTimeout;
     this.retries = options.retries;
+    this.acl = options.acl;
+    this.acceptProxy = options.acceptProxy;
+    this.limiter = options.limiter;
+    this.hasUsableBackend = options.hasUsableBackend;
     this.logConnections = options.logConnections;
     this.log = options.log;
     this.onConnectFailure = options.onConnectFailure;
@@ -113,7 +167,8 @@ export class TcpProxy {
   closeBackendSessions(backend: Backend, reason: CloseReason): number {
     let closed = 0;
     for (const session of this.sessions) {
-      if (session.backend === backend && session.isOpen) {
+      // Connecting ones too: they hold a slot on the backend from the attempt on.
+      if (session.backend === backend) {
         session.abort(reason);
         closed++;
       }
@@ -147,7 +202,7 @@ export class TcpProxy {
     }
   }
 
-  rejected(session: TcpSession, reason: 'no_backend' | 'connect_failed'): void {
+  rejected(session: TcpSession, reason: RejectReason): void {
     this.rejects[reason]++;
     if (this.log.isLevelEnabled('debug')) this.log.debug({ client: session.clientAddress, reason }, 'client rejected');
   }
@@ -169,7 +224,7 @@ export class TcpProxy {
       {
         client: `${s.clientAddress}:${s.clientPort}`,
         backend: s.backend?.name ?? null,
-        result: s.reason,
+        result: s.rejectReason ?? s.reason,
         bytesIn: s.client.bytesRead,
         bytesOut: wasOpen ? s.upstream!.bytesRead : 0,
         connectMs: wasOpen ? round(s.connectedAt - s.startedAt) : null,

@@ -1,16 +1,20 @@
 import net from 'node:net';
 import { NO_TRIED, type PickContext } from '../balancer/balancer';
 import { hashSource } from '../balancer/hash';
+import type { SourceLimiter } from '../admission/source-limiter';
 import type { Backend } from '../pool/backend';
-import type { TcpProxy } from './tcp-proxy';
+import { readProxyHeader, writeProxyHeader } from './session-proxy-header';
+import type { RejectReason, TcpProxy } from './tcp-proxy';
 
 /**
  * One client connection and its backend connection.
  *
- * Lifecycle: the client arrives paused (pauseOnConnect), so nothing is read
- * or buffered until a backend has accepted; a connect that is refused or
- * outlives timeouts.connect is counted on the Backend and another backend is
- * tried, up to `retries`. Then bytes are spliced both ways with explicit
+ * Lifecycle: the client arrives paused (pauseOnConnect). A client from an
+ * `acceptProxy` network first has its PROXY header read (and nothing else);
+ * then admission (ACL, per-source limits) on the real client address. Only
+ * then a backend is picked and connected, with a connect timer of our own; a
+ * refused or timed-out connect is counted on the Backend and another backend
+ * is tried, up to `retries`. Then bytes are spliced both ways with explicit
  * backpressure, FIN is passed on as FIN (allowHalfOpen on both sockets) and a
  * reset or error as a reset.
  *
@@ -18,9 +22,10 @@ import type { TcpProxy } from './tcp-proxy';
  * the socket, so no closure is created per connection or per chunk.
  */
 
-type SessionSocket = net.Socket & { session: TcpSession };
+export type SessionSocket = net.Socket & { session: TcpSession };
 
 const enum State {
+  Admitting,
   Connecting,
   Open,
   Closed,
@@ -31,8 +36,9 @@ export type CloseReason =
   | 'client_error'
   | 'backend_error'
   | 'idle_timeout'
-  | 'no_backend'
-  | 'connect_failed'
+  | 'half_close_timeout'
+  | 'max_lifetime'
+  | 'rejected'
   | 'aborted'
   | 'backend_down'
   | 'backend_disabled'
@@ -40,8 +46,9 @@ export type CloseReason =
 
 export class TcpSession implements PickContext {
   readonly client: SessionSocket;
-  readonly clientAddress: string;
-  readonly clientPort: number;
+  /** The client as fulcrum's backends should know it: the peer, or the address a trusted PROXY header gave. */
+  clientAddress: string;
+  clientPort: number;
   sourceHash: number;
   tried: readonly Backend[] = NO_TRIED;
   backend: Backend | null = null;
@@ -49,11 +56,25 @@ export class TcpSession implements PickContext {
   readonly startedAt: number;
   connectedAt = 0;
   reason: CloseReason = 'done';
-  private state = State.Connecting;
+  rejectReason: RejectReason | null = null;
+  /** Bytes that arrived behind a PROXY header, sent to the backend before anything else. */
+  pending: Buffer | null = null;
+  /** The original destination from a trusted PROXY header, passed on in ours. */
+  proxiedDest: { address: string; port: number } | null = null;
+  /** The client's FIN arrived while its PROXY header was read, before the backend was connected. */
+  clientEndedEarly = false;
+  /** Untrusted client of a service with acceptProxy: its first bytes must not be a PROXY header. */
+  checkFirstChunk = false;
+  private state = State.Admitting;
   private attempts = 0;
-  private connectTimer: NodeJS.Timeout | null = null;
+  /** One timer slot for whichever phase bound is running: PROXY header, then connect. */
+  timer: NodeJS.Timeout | null = null;
+  private lifetimeTimer: NodeJS.Timeout | null = null;
+  private halfCloseTimer: NodeJS.Timeout | null = null;
   private clientClosed = false;
   private upstreamClosed = true;
+  /** The limiter that admitted this client (a reload may install a new one; release goes to this one). */
+  private limiter: SourceLimiter | null = null;
 
   constructor(
     readonly proxy: TcpProxy,
@@ -63,25 +84,57 @@ export class TcpSession implements PickContext {
     this.client.session = this;
     this.clientAddress = client.remoteAddress ?? '';
     this.clientPort = client.remotePort ?? 0;
-    this.sourceHash = hashSource(this.clientAddress);
+    this.sourceHash = 0;
     this.startedAt = performance.now();
     client.on('error', onClientError);
     client.on('close', onClientClose);
   }
 
   start(): void {
-    this.connectNext();
+    const proxy = this.proxy;
+    if (proxy.maxLifetime > 0) this.lifetimeTimer = setTimeout(onMaxLifetime, proxy.maxLifetime, this);
+    if (proxy.acceptProxy !== null) {
+      if (proxy.acceptProxy.check(this.clientAddress)) return readProxyHeader(this);
+      this.checkFirstChunk = true;
+    }
+    this.admit();
   }
 
   get isOpen(): boolean {
     return this.state === State.Open;
   }
 
-  /** Close both sides now (shutdown deadline, operator action). */
+  /** Access control on the (real) client address, then the first connect. */
+  admit(): void {
+    if (this.state !== State.Admitting || this.clientClosed) return;
+    const proxy = this.proxy;
+    if (!proxy.acl.check(this.clientAddress)) return this.refuse('acl');
+    const limiter = proxy.limiter;
+    if (limiter !== null) {
+      const verdict = limiter.acquire(this.clientAddress);
+      if (verdict !== 'ok') return this.refuse(verdict === 'max_connections' ? 'source_max_connections' : verdict === 'table_full' ? 'source_table_full' : 'rate_limit');
+      this.limiter = limiter;
+    }
+    this.sourceHash = hashSource(this.clientAddress);
+    this.state = State.Connecting;
+    this.connectNext();
+  }
+
+  /** Close both sides now (shutdown deadline, operator action, timeouts). */
   abort(reason: CloseReason = 'aborted'): void {
     if (this.state === State.Closed) return;
-    this.reason = reason;
-    this.clearConnectTimer();
+    if (this.reason === 'done') this.reason = reason;
+    this.clearTimer();
+    this.upstream?.destroy();
+    this.client.destroy();
+  }
+
+  /** Turn the client away before any backend session exists; counted by reason. */
+  refuse(reason: RejectReason): void {
+    this.reason = 'rejected';
+    this.rejectReason = reason;
+    this.clearTimer();
+    this.proxy.rejected(this, reason);
     this.upstream?.destroy();
     this.client.destroy();
   }
@@ -90,10 +143,12 @@ export class TcpSession implements PickContext {
     const proxy = this.proxy;
     const backend = proxy.balancer.pick(this);
     if (backend === null) {
-      this.giveUp(this.attempts === 0 ? 'no_backend' : 'connect_failed');
+      this.refuse(this.attempts > 0 ? 'connect_failed' : proxy.hasUsableBackend() ? 'backends_full' : 'no_backend');
       return;
     }
     this.backend = backend;
+    // Counted from the attempt on, so least-conn and maxConnections see connects in flight.
+    backend.active++;
     this.attempts++;
     const addr = backend.address;
     // IP literals only: net.connect skips DNS lookup and family auto-selection for them.
@@ -105,23 +160,30 @@ export class TcpSession implements PickContext {
     up.on('close', onUpstreamClose);
     up.once('connect', onUpstreamConnect);
     // Node has no connect timeout of its own; the timer carries the session as an argument, not a closure.
-    this.connectTimer = setTimeout(onConnectTimeout, proxy.connectTimeout, this);
+    this.timer = setTimeout(onConnectTimeout, proxy.connectTimeout, this);
   }
 
   connected(): void {
-    this.clearConnectTimer();
+    this.clearTimer();
     const backend = this.backend!;
     const up = this.upstream!;
     const client = this.client;
     this.state = State.Open;
     this.connectedAt = performance.now();
-    backend.active++;
     backend.total++;
     backend.consecutiveFailures = 0;
     this.proxy.sessionConnected(this);
 
-    client.on('data', onClientData);
-    client.on('end', onClientEnd);
+    if (backend.proxyProtocol !== null) writeProxyHeader(this, up, backend.proxyProtocol);
+    if (this.pending !== null) {
+      up.write(this.pending);
+      this.pending = null;
+    }
+    client.on('data', this.checkFirstChunk ? onFirstClientData : onClientData);
+    if (this.clientEndedEarly) {
+      up.end();
+      this.halfClosed();
+    } else client.on('end', onClientEnd);
     client.on('drain', onClientDrain);
     up.on('data', onUpstreamData);
     up.on('end', onUpstreamEnd);
@@ -137,35 +199,37 @@ export class TcpSession implements PickContext {
 
   connectFailed(err: Error | null): void {
     if (this.state !== State.Connecting) return;
-    this.clearConnectTimer();
+    this.clearTimer();
     const backend = this.backend!;
     const up = this.upstream!;
     up.removeListener('connect', onUpstreamConnect);
     up.destroy();
+    backend.active--;
     backend.connectFailures++;
     backend.consecutiveFailures++;
+    this.backend = null;
     this.proxy.connectFailed(this, backend, err);
     if (this.clientClosed) return;
     if (this.attempts > this.proxy.retries) {
-      this.giveUp('connect_failed');
+      this.refuse('connect_failed');
       return;
     }
     this.tried = this.tried === NO_TRIED ? [backend] : [...this.tried, backend];
     this.connectNext();
   }
 
-  private giveUp(reason: 'no_backend' | 'connect_failed'): void {
-    this.reason = reason;
-    this.proxy.rejected(this, reason);
-    this.client.destroy();
+  /** One side sent FIN: the other side has `halfClose` ms to finish too. */
+  halfClosed(): void {
+    const t = this.proxy.halfCloseTimeout;
+    if (t > 0 && this.halfCloseTimer === null) this.halfCloseTimer = setTimeout(onHalfCloseTimeout, t, this);
   }
 
   /** An error on one side of an open session: pass it on to the other side as a reset. */
   broken(from: SessionSocket, reason: CloseReason): void {
-    if (this.state === State.Connecting) {
-      // The client went away while we were connecting: drop the attempt.
-      this.reason = reason;
-      this.clearConnectTimer();
+    if (this.state !== State.Open) {
+      // The client went away before a backend session existed: drop the attempt.
+      if (this.reason === 'done') this.reason = reason;
+      this.clearTimer();
       this.upstream?.destroy();
       return;
     }
@@ -178,9 +242,9 @@ export class TcpSession implements PickContext {
     if (socket === this.client) this.clientClosed = true;
     else if (socket === this.upstream) this.upstreamClosed = true;
     else return; // an earlier, failed upstream attempt
-    if (this.state === State.Connecting) {
+    if (this.state === State.Connecting || this.state === State.Admitting) {
       if (socket === this.client) this.abort(this.reason === 'done' ? 'client_error' : this.reason);
-      else if (!this.clientClosed) return; // a failed attempt's close; connectFailed handles retry
+      else if (!this.clientClosed) return; // a failed attempt's close; connectFailed handles the retry
     }
     if (!this.clientClosed || !this.upstreamClosed || this.state === State.Closed) return;
     this.finish();
@@ -189,26 +253,38 @@ export class TcpSession implements PickContext {
   private finish(): void {
     const wasOpen = this.state === State.Open;
     this.state = State.Closed;
-    this.clearConnectTimer();
+    this.clearTimer();
+    if (this.lifetimeTimer !== null) clearTimeout(this.lifetimeTimer);
+    if (this.halfCloseTimer !== null) clearTimeout(this.halfCloseTimer);
+    const backend = this.backend;
+    if (backend !== null) backend.active--; // held since the attempt (a failed one already gave it back)
     if (wasOpen) {
-      const backend = this.backend!;
-      backend.active--;
-      backend.bytesIn += this.client.bytesRead;
-      backend.bytesOut += this.upstream!.bytesRead;
+      backend!.bytesIn += this.client.bytesRead;
+      backend!.bytesOut += this.upstream!.bytesRead;
     }
+    this.limiter?.release(this.clientAddress);
     this.proxy.sessionClosed(this, wasOpen);
   }
 
-  private clearConnectTimer(): void {
-    if (this.connectTimer !== null) {
-      clearTimeout(this.connectTimer);
-      this.connectTimer = null;
+  clearTimer(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
     }
   }
 }
 
 function onConnectTimeout(session: TcpSession): void {
+  session.timer = null;
   session.connectFailed(null);
+}
+
+function onMaxLifetime(session: TcpSession): void {
+  session.abort('max_lifetime');
+}
+
+function onHalfCloseTimeout(session: TcpSession): void {
+  session.abort('half_close_timeout');
 }
 
 function onUpstreamConnect(this: SessionSocket): void {
@@ -219,7 +295,7 @@ function onUpstreamConnect(this: SessionSocket): void {
 function onUpstreamError(this: SessionSocket, err: Error): void {
   const s = this.session;
   if (s.upstream !== this) return; // a superseded attempt
-  if (this.connecting || !s.connectedAt) s.connectFailed(err);
+  if (!s.isOpen) s.connectFailed(err);
   else s.broken(this, 'backend_error');
 }
 
@@ -239,6 +315,28 @@ function onClientData(this: SessionSocket, chunk: Buffer): void {
   if (!this.session.upstream!.write(chunk)) this.pause();
 }
 
+/** acceptProxy is on and this client is not trusted: a PROXY header from it is a spoofing attempt. */
+function onFirstClientData(this: SessionSocket, chunk: Buffer): void {
+  this.removeListener('data', onFirstClientData);
+  const s = this.session;
+  if (looksLikeProxyHeader(chunk)) return s.refuse('proxy_untrusted');
+  this.on('data', onClientData);
+  if (!s.upstream!.write(chunk)) this.pause();
+}
+
+const V1_PREFIX = Buffer.from('PROXY ');
+const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+
+function looksLikeProxyHeader(chunk: Buffer): boolean {
+  return startsWith(chunk, V1_PREFIX) || startsWith(chunk, V2_SIGNATURE);
+}
+
+/** True when chunk begins with sig, or is a prefix of it (a header split across reads). */
+function startsWith(chunk: Buffer, sig: Buffer): boolean {
+  const n = Math.min(chunk.length, sig.length);
+  return n > 0 && sig.compare(chunk, 0, n, 0, n) === 0;
+}
+
 function onUpstreamData(this: SessionSocket, chunk: Buffer): void {
   if (!this.session.client.write(chunk)) this.pause();
 }
@@ -252,11 +350,15 @@ function onClientDrain(this: SessionSocket): void {
 }
 
 function onClientEnd(this: SessionSocket): void {
-  this.session.upstream!.end();
+  const s = this.session;
+  s.upstream!.end();
+  s.halfClosed();
 }
 
 function onUpstreamEnd(this: SessionSocket): void {
-  this.session.client.end();
+  const s = this.session;
+  s.client.end();
+  s.halfClosed();
 }
 
 function onIdleTimeout(this: SessionSocket): void {

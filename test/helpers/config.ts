@@ -7,7 +7,12 @@ export function ep(port: number, host = '127.0.0.1'): Endpoint {
 
 export function backend(port: number, extra: Partial<BackendConfig> = {}): BackendConfig {
   const address = ep(port);
-  return { address, name: address.text, weight: 1, backup: false, ...extra };
+  return { address, name: address.text, weight: 1, backup: false, maxConnections: 0, ...extra };
+}
+
+/** The documented timeout defaults, overridable. */
+export function timeouts(extra: Partial<ServiceConfig['timeouts']> = {}): ServiceConfig['timeouts'] {
+  return { connect: 5000, idle: 3_600_000, halfClose: 60_000, maxLifetime: 0, proxyHeader: 3000, ...extra };
 }
 
 /** A normalized TCP service on 127.0.0.1:0 with the documented defaults, overridable. */
@@ -18,14 +23,19 @@ export function tcpService(backends: BackendConfig[], extra: Partial<ServiceConf
     listen: ep(0),
     balance: 'round-robin',
     backends,
-    timeouts: { connect: 5000, idle: 3_600_000 },
+    timeouts: { connect: 5000, idle: 3_600_000, halfClose: 60_000, maxLifetime: 0, proxyHeader: 3000 },
     retries: 2,
     maxConnections: 10000,
     // Off unless a test is about health: proxy tests count connect failures themselves.
-    health: { enabled: false, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3 },
+    health: { enabled: false, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false },
     slowStart: 0,
     drainTimeout: 300_000,
     onBackendDown: 'keep',
+    allow: [],
+    deny: [],
+    perSource: null,
+    proxyProtocol: null,
+    acceptProxy: [],
     ...extra,
   };
 }

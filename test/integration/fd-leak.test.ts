@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { start } from '../../src/index';
-import { backend, fulcrumConfig, tcpService } from '../helpers/config';
+import { backend, fulcrumConfig, tcpService, timeouts } from '../helpers/config';
 import { blackhole, fdCount, refusedPort, until } from '../helpers/net';
 
 /** Open `total` client connections, `concurrency` at a time, each waiting for fulcrum to close it. */
@@ -44,7 +44,7 @@ test('descriptors return to baseline after 10,000 refused connects', async () =>
 
 test('descriptors return to baseline after timed-out connects', async () => {
   const hole = await blackhole();
-  const h = await start(fulcrumConfig([tcpService([backend(hole.port)], { retries: 0, timeouts: { connect: 50, idle: 60000 } })]));
+  const h = await start(fulcrumConfig([tcpService([backend(hole.port)], { retries: 0, timeouts: timeouts({ connect: 50, idle: 60000 }) })]));
   try {
     const svc = h.manager.services[0];
     const port = h.addresses.get('svc')!.port;

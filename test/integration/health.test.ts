@@ -11,7 +11,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => (s.listening ? close(s) : undefined)));
 });
 
-const FAST: HealthConfig = { enabled: true, interval: 100, timeout: 100, rise: 2, fall: 3, passiveFailures: 3 };
+const FAST: HealthConfig = { enabled: true, interval: 100, timeout: 100, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false };
 
 async function run(ports: number[], extra: Partial<ServiceConfig> = {}) {
   const h = await start(fulcrumConfig([tcpService(ports.map((p) => backend(p)), { health: FAST, ...extra })]));
@@ -31,6 +31,13 @@ async function roundTrip(port: number): Promise<void> {
   const r = readAll(c);
   c.end('x');
   expect((await r).toString()).toBe('x');
+}
+
+/** One echoed byte: the session is open end to end (active alone also counts connects in flight). */
+async function echoOnce(s: net.Socket): Promise<void> {
+  const got = new Promise((r) => s.once('data', r));
+  s.write('.');
+  await got;
 }
 
 /** Restart an echo server on the same port (SO_REUSEADDR is on by default in Node). */
@@ -141,7 +148,7 @@ test('drain: live sessions go on, no new ones, closed at drainTimeout', async ()
   const { h, svc, port } = await run([a.port, b.port], { balance: 'round-robin', drainTimeout: 400 });
   const [ba] = svc.pool.backends;
   const live = await connect(port); // first round-robin pick: a
-  await until(() => ba.active === 1);
+  await echoOnce(live);
   const st = h.manager.backendAction('svc', `127.0.0.1:${a.port}`, 'drain');
   expect(st.state).toBe('draining');
   for (let i = 0; i < 6; i++) await roundTrip(port);
@@ -162,13 +169,13 @@ test('disable closes live sessions; onBackendDown: close closes them when checks
   const { h, svc, port } = await run([a.port], { onBackendDown: 'close' });
   const ba = svc.pool.backends[0];
   const s1 = await connect(port);
-  await until(() => ba.active === 1);
+  await echoOnce(s1);
   h.manager.backendAction('svc', ba.name, 'disable');
   await readAll(s1);
   await until(() => ba.active === 0);
   h.manager.backendAction('svc', ba.name, 'enable');
   const s2 = await connect(port);
-  await until(() => ba.active === 1);
+  await echoOnce(s2);
   a.server.close(); // stop accepting: checks fail; the live session itself is healthy
   await readAll(s2);
   expect(ba.usable).toBe(false);

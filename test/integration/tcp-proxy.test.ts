@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 import { start, type FulcrumHandle } from '../../src/index';
-import { backend, fulcrumConfig, tcpService } from '../helpers/config';
+import { backend, fulcrumConfig, tcpService, timeouts } from '../helpers/config';
 import { close, connect, echoServer, listen, readAll, refusedPort, sleep, until } from '../helpers/net';
 
 const handles: FulcrumHandle[] = [];
@@ -136,7 +136,7 @@ test('a backend that never answers the SYN times out and the next backend serves
   const hole = await blackhole();
   try {
     const e = await echo();
-    const { port, svc } = await run([backend(hole.port), backend(e.port)], { timeouts: { connect: 200, idle: 60000 } });
+    const { port, svc } = await run([backend(hole.port), backend(e.port)], { timeouts: timeouts({ connect: 200, idle: 60000 }) });
     for (let i = 0; i < 4; i++) {
       const client = await connect(port);
       const reply = readAll(client);
@@ -212,7 +212,7 @@ test('no usable backend is a counted rejection', async () => {
 
 test('idle timeout closes a silent session', async () => {
   const e = await echo();
-  const { port, svc } = await run([backend(e.port)], { timeouts: { connect: 1000, idle: 200 } });
+  const { port, svc } = await run([backend(e.port)], { timeouts: timeouts({ connect: 1000, idle: 200 }) });
   const c = await connect(port);
   c.write('a');
   const t0 = Date.now();

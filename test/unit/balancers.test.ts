@@ -12,7 +12,7 @@ import {
 
 function mk(i: number, weight = 1, name = `b${i}`): Backend {
   const address = { host: '127.0.0.1', port: 1000 + i, family: 4 as const, text: `127.0.0.1:${1000 + i}` };
-  return new Backend({ address, name, weight, backup: false });
+  return new Backend({ address, name, weight, backup: false, maxConnections: 0 });
 }
 const backends = (weights: number[]): Backend[] => weights.map((w, i) => mk(i, w));
 const ctx = (sourceHash = 0, tried: readonly Backend[] = NO_TRIED): PickContext => ({ sourceHash, tried });

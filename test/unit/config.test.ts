@@ -171,7 +171,7 @@ services:
     backends:
       - { address: 10.0.0.11:5432, weight: 10 }
       - { address: 10.0.0.12:5432, weight: 10, name: pg-2 }
-      - { address: 10.0.0.13:5432, backup: true }
+      - { address: 10.0.0.13:5432, backup: true, maxConnections: 0 }
     timeouts: { connect: 2s, idle: 0s }
     retries: 0
     maxConnections: 100
@@ -202,45 +202,60 @@ services:
           listen: ep('0.0.0.0', 5432),
           balance: 'round-robin',
           backends: [
-            { address: ep('10.0.0.11', 5432), name: '10.0.0.11:5432', weight: 10, backup: false },
-            { address: ep('10.0.0.12', 5432), name: 'pg-2', weight: 10, backup: false },
-            { address: ep('10.0.0.13', 5432), name: '10.0.0.13:5432', weight: 1, backup: true },
+            { address: ep('10.0.0.11', 5432), name: '10.0.0.11:5432', weight: 10, backup: false, maxConnections: 0 },
+            { address: ep('10.0.0.12', 5432), name: 'pg-2', weight: 10, backup: false, maxConnections: 0 },
+            { address: ep('10.0.0.13', 5432), name: '10.0.0.13:5432', weight: 1, backup: true, maxConnections: 0 },
           ],
-          timeouts: { connect: 2000, idle: 0 },
+          timeouts: { connect: 2000, idle: 0, halfClose: 60_000, maxLifetime: 0, proxyHeader: 3000 },
           retries: 0,
           maxConnections: 100,
-          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3 },
+          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false },
           slowStart: 0,
           drainTimeout: 300_000,
           onBackendDown: 'keep',
+          allow: [],
+          deny: [],
+          perSource: null,
+          proxyProtocol: null,
+          acceptProxy: [],
         },
         {
           name: 'game',
           protocol: 'tcp',
           listen: ep('::', 7777, 6),
           balance: 'least-conn',
-          backends: [{ address: ep('2001:db8::10', 7777, 6), name: '[2001:db8::10]:7777', weight: 1, backup: false }],
-          timeouts: { connect: 5000, idle: 3_600_000 },
+          backends: [{ address: ep('2001:db8::10', 7777, 6), name: '[2001:db8::10]:7777', weight: 1, backup: false, maxConnections: 0 }],
+          timeouts: { connect: 5000, idle: 3_600_000, halfClose: 60_000, maxLifetime: 0, proxyHeader: 3000 },
           retries: 2,
           maxConnections: 10000,
-          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3 },
+          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false },
           slowStart: 0,
           drainTimeout: 300_000,
           onBackendDown: 'keep',
+          allow: [],
+          deny: [],
+          perSource: null,
+          proxyProtocol: null,
+          acceptProxy: [],
         },
         {
           name: 'cache',
           protocol: 'tcp',
           listen: ep('127.0.0.1', 0),
           balance: 'least-conn',
-          backends: [{ address: ep('10.0.0.21', 6379), name: '10.0.0.21:6379', weight: 1, backup: false }],
-          timeouts: { connect: 5000, idle: 3_600_000 },
+          backends: [{ address: ep('10.0.0.21', 6379), name: '10.0.0.21:6379', weight: 1, backup: false, maxConnections: 0 }],
+          timeouts: { connect: 5000, idle: 3_600_000, halfClose: 60_000, maxLifetime: 0, proxyHeader: 3000 },
           retries: 2,
           maxConnections: 10000,
-          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3 },
+          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false },
           slowStart: 0,
           drainTimeout: 300_000,
           onBackendDown: 'keep',
+          allow: [],
+          deny: [],
+          perSource: null,
+          proxyProtocol: null,
+          acceptProxy: [],
         },
       ],
     };
@@ -395,16 +410,40 @@ services:
     expect(problems(`admin: { lisen: 127.0.0.1:1 }\n${svc}`)).toEqual(['admin.lisen: unknown key (did you mean "listen"?)']);
   });
 
+  test('admission keys: allow/deny/acceptProxy CIDRs, perSource, proxyProtocol, timeouts', () => {
+    const base = `services:\n  - name: a\n    listen: 127.0.0.1:0\n    backends: [{ address: 10.0.0.1:80, maxConnections: 5, proxyProtocol: none }]\n`;
+    const d = parseConfigText(base, { env: {} }).services[0]!;
+    expect([d.allow, d.deny, d.acceptProxy, d.perSource, d.proxyProtocol]).toEqual([[], [], [], null, null]);
+    expect(d.timeouts).toEqual({ connect: 5000, idle: 3_600_000, halfClose: 60_000, maxLifetime: 0, proxyHeader: 3000 });
+    expect(d.backends[0]).toMatchObject({ maxConnections: 5, proxyProtocol: 'none' });
+    const full = parseConfigText(
+      `${base}    allow: [10.0.0.0/8, "2001:db8::/32"]\n    deny: [10.9.9.9]\n    acceptProxy: [192.0.2.0/24]\n    proxyProtocol: v2\n    perSource: { maxConnections: 10, ratePerSecond: 5 }\n    timeouts: { halfClose: 10s, maxLifetime: 1h, proxyHeader: 1s }\n`,
+      { env: {} },
+    ).services[0]!;
+    expect(full.allow.map((c) => c.text)).toEqual(['10.0.0.0/8', '2001:db8::/32']);
+    expect(full.deny.map((c) => c.text)).toEqual(['10.9.9.9/32']);
+    expect(full.acceptProxy.map((c) => c.text)).toEqual(['192.0.2.0/24']);
+    expect(full.proxyProtocol).toBe('v2');
+    expect(full.perSource).toEqual({ maxConnections: 10, ratePerSecond: 5, tableSize: 100_000 });
+    expect(full.timeouts).toMatchObject({ halfClose: 10_000, maxLifetime: 3_600_000, proxyHeader: 1000 });
+    const bad = problems(`${base}    allow: [10.0.0.0/33, bogus]\n    proxyProtocol: v3\n    perSource: { maxConections: 1 }\n`);
+    expect(bad[0]).toMatch(/^services\[0\]\.allow: .*10\.0\.0\.0\/33.*bogus/);
+    expect(bad.slice(1)).toEqual([
+      'services[0].proxyProtocol: must be one of v1, v2 (got "v3")',
+      'services[0].perSource.maxConections: unknown key (did you mean "maxConnections"?)',
+    ]);
+  });
+
   test('health, slow start, drain and onBackendDown: defaults and checks', () => {
     const base = `services:\n  - name: a\n    listen: 127.0.0.1:0\n    backends: [{ address: 10.0.0.1:80 }]\n`;
     const s = parseConfigText(base, { env: {} }).services[0]!;
-    expect(s.health).toEqual({ enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3 });
+    expect(s.health).toEqual({ enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false });
     expect([s.slowStart, s.drainTimeout, s.onBackendDown]).toEqual([0, 300_000, 'keep']);
     const custom = parseConfigText(
       `${base}    health: { interval: 500ms, timeout: 200ms, rise: 1, fall: 2, port: 8080, passiveFailures: 0 }\n    slowStart: 30s\n    drainTimeout: 1m\n    onBackendDown: close\n`,
       { env: {} },
     ).services[0]!;
-    expect(custom.health).toEqual({ enabled: true, interval: 500, timeout: 200, rise: 1, fall: 2, port: 8080, passiveFailures: 0 });
+    expect(custom.health).toEqual({ enabled: true, interval: 500, timeout: 200, rise: 1, fall: 2, port: 8080, passiveFailures: 0, proxyProtocol: false });
     expect([custom.slowStart, custom.drainTimeout, custom.onBackendDown]).toEqual([30_000, 60_000, 'close']);
     expect(problems(`${base}    health: { interval: 0s, rise: 0, port: 70000, intervl: 1s }\n    onBackendDown: kill\n`)).toEqual([
       'services[0].health.interval: must be more than 0 (got "0s")',
@@ -569,7 +608,7 @@ describe('examples', () => {
   });
 
   test.each(files)('examples/%s is valid', (file) => {
-    const config = loadConfigFile(path.join(dir, file), {});
+    const config = loadConfigFile(path.join(dir, file), { FULCRUM_ADMIN_TOKEN: 'example-token' });
     expect(config.services.length).toBeGreaterThan(0);
   });
 });

@@ -6,7 +6,7 @@ import { FakeClock } from '../helpers/fake-clock';
 
 function mk(i: number): Backend {
   const address = { host: '127.0.0.1', port: 1000 + i, family: 4 as const, text: `127.0.0.1:${1000 + i}` };
-  return new Backend({ address, name: `b${i}`, weight: 1, backup: false });
+  return new Backend({ address, name: `b${i}`, weight: 1, backup: false, maxConnections: 0 });
 }
 
 /**

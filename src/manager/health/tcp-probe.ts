@@ -10,9 +10,10 @@ export type ProbeResult = { ok: true; ms: number } | { ok: false; reason: string
  * socket is destroyed on every path (connected, error, timeout) so a backend
  * that is down for hours does not leak a descriptor per check, and the
  * promise never rejects: every failure is a result with a short reason
- * (an errno code such as ECONNREFUSED, or "timeout").
+ * (an errno code such as ECONNREFUSED, or "timeout"). `greeting`, if given,
+ * is written once connected (a PROXY v2 LOCAL header for health.proxyProtocol).
  */
-export function tcpProbe(address: Endpoint, port: number | undefined, timeoutMs: number): Promise<ProbeResult> {
+export function tcpProbe(address: Endpoint, port: number | undefined, timeoutMs: number, greeting?: Buffer): Promise<ProbeResult> {
   return new Promise<ProbeResult>((resolve) => {
     const started = performance.now();
     let socket: net.Socket | null = null;
@@ -37,7 +38,12 @@ export function tcpProbe(address: Endpoint, port: number | undefined, timeoutMs:
     // Kept (not `once`) for the socket's whole life: an 'error' without a
     // listener would crash the process.
     socket.on('error', (err) => finish({ ok: false, reason: reasonOf(err) }));
-    socket.once('connect', () => finish({ ok: true, ms: performance.now() - started }));
+    socket.once('connect', () => {
+      const ms = performance.now() - started;
+      // health.proxyProtocol: a backend that requires a PROXY header gets one (LOCAL) before the close.
+      if (greeting === undefined) finish({ ok: true, ms });
+      else socket!.end(greeting, () => finish({ ok: true, ms }));
+    });
     timer = setTimeout(() => finish({ ok: false, reason: 'timeout' }), timeoutMs);
   });
 }
