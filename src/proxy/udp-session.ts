@@ -1,0 +1,279 @@
+import dgram from 'node:dgram';
+import { NO_TRIED, type PickContext } from '../balancer/balancer';
+import type { Backend } from '../pool/backend';
+import type { UdpProxy } from './udp-proxy';
+
+/**
+ * One UDP "session": a client address (ip:port) and the connected socket that
+ * carries its datagrams to one backend.
+ *
+ * The upstream socket is `connect()`ed to the backend, so the kernel delivers
+ * only that backend's replies to it (and reports ICMP port-unreachable as
+ * ECONNREFUSED). dgram's connect is asynchronous (implicit bind, then
+ * connect) and a connected socket cannot send before it completes, so the
+ * first datagrams wait in a small bounded queue.
+ *
+ * No timer per session or per datagram: `lastSeen` is a number and one coarse
+ * sweep in the proxy expires idle sessions. Socket handlers are module-level
+ * functions that find their session through the socket (as tcp-session.ts);
+ * the only per-session closure is the send callback, since dgram reports send
+ * errors (EMSGSIZE, a pending ECONNREFUSED) to a callback and nowhere else.
+ */
+
+/** Datagrams held per session while its upstream socket connects; more are dropped ('queue_full'). */
+export const MAX_PENDING = 16;
+
+export type UdpCloseReason =
+  | 'done'
+  | 'responses'
+  | 'idle_timeout'
+  | 'no_backend'
+  | 'connect_failed'
+  | 'aborted'
+  | 'stopped'
+  | 'backend_down'
+  | 'backend_disabled'
+  | 'drain_timeout';
+
+/** Why a datagram was dropped; the keys are the `reason` label of fulcrum_udp_dropped_total. */
+export interface UdpDropCounts {
+  no_backend: number;
+  max_sessions: number;
+  max_sessions_per_source: number;
+  /** Larger than maxDatagram, either direction. */
+  oversize: number;
+  send_error: number;
+  reply_ratio: number;
+  /** The pre-connect queue (MAX_PENDING) or a socket's libuv send queue (maxSendQueue) is full. */
+  queue_full: number;
+  /** The client is refused by the service's allow/deny lists. */
+  acl: number;
+  /** Source port < 1024 (reflection guard) and udp.allowPrivilegedSources is off. */
+  privileged_source: number;
+}
+export type UdpDropReason = keyof UdpDropCounts;
+
+/** Tunables, read on every datagram or session (never cached), so a reload may change them in place. */
+export interface UdpSettings {
+  /** ms without a datagram either way before a session is freed. */
+  idleTimeout: number;
+  maxSessions: number;
+  /** Live sessions per client IP; 0 = unlimited. */
+  maxSessionsPerSource: number;
+  /** Larger datagrams are dropped either way (65,507 = the IPv4 UDP maximum). */
+  maxDatagram: number;
+  /** Replies after which a session ends (DNS: 1); 0 = unlimited. */
+  responses: number;
+  /** Reply bytes allowed per request byte of a session (anti-amplification); 0 = off. */
+  maxReplyRatio: number;
+  /** 'reassign': a down backend's sessions move on their next datagram; 'drop': closed at once. */
+  onBackendDown: 'reassign' | 'drop';
+  /** Datagrams libuv may hold unsent per socket (EAGAIN) before more are dropped. */
+  maxSendQueue: number;
+  /** One info line per closed session. */
+  logConnections: boolean;
+}
+
+export const UDP_DEFAULTS: Readonly<UdpSettings> = {
+  idleTimeout: 60_000,
+  maxSessions: 65_536,
+  maxSessionsPerSource: 0,
+  maxDatagram: 65_507,
+  responses: 0,
+  maxReplyRatio: 0,
+  onBackendDown: 'reassign',
+  maxSendQueue: 1024,
+  logConnections: false,
+};
+
+/** The defaults with every option that is set (undefined leaves the default). */
+export function udpSettings(o: Partial<UdpSettings>): UdpSettings {
+  const s: Record<string, unknown> = { ...UDP_DEFAULTS };
+  for (const k of Object.keys(UDP_DEFAULTS) as Array<keyof UdpSettings>) if (o[k] !== undefined) s[k] = o[k];
+  return s as unknown as UdpSettings;
+}
+
+type UpstreamSocket = dgram.Socket & { session: UdpSession };
+
+export class UdpSession implements PickContext {
+  tried: readonly Backend[] = NO_TRIED;
+  upstream: UpstreamSocket;
+  /** proxy.now() of the last datagram either way; the sweep compares it with idleTimeout. */
+  lastSeen: number;
+  readonly startedAt: number;
+  /** Bytes sent to the backend(s) and replied to the client, over the session's life. */
+  bytesIn = 0;
+  bytesOut = 0;
+  /** Replies forwarded to the client (for `responses`). */
+  replies = 0;
+  /** Set by backendDown (onBackendDown: reassign): pick again on the next datagram. */
+  reassign = false;
+  closed = false;
+  reason: UdpCloseReason = 'done';
+  /** PROXY v2 (DGRAM) header prefixed to every datagram to the backend, or null. */
+  private proxyHeader: Buffer | null = null;
+  /** Datagrams waiting for connect; null once connected. */
+  private pending: Buffer[] | null = null;
+  private readonly onSent: (err: Error | null) => void;
+
+  constructor(
+    readonly proxy: UdpProxy,
+    readonly key: string,
+    readonly clientAddress: string,
+    readonly clientPort: number,
+    public sourceHash: number,
+    public backend: Backend,
+    now: number,
+  ) {
+    this.lastSeen = now;
+    this.startedAt = now;
+    this.onSent = (err) => {
+      if (err !== null) this.sendFailed(err);
+    };
+    this.upstream = this.open(backend);
+  }
+
+  /** A socket connected to `backend` (the first, or the next after a reassignment). */
+  private open(backend: Backend): UpstreamSocket {
+    const addr = backend.address;
+    const up = dgram.createSocket(addr.family === 6 ? 'udp6' : 'udp4') as UpstreamSocket;
+    up.session = this;
+    up.on('error', onUpstreamError);
+    up.on('message', onUpstreamMessage);
+    up.on('connect', onUpstreamConnect);
+    this.pending = [];
+    this.proxyHeader = backend.proxyProtocol === 'v2' ? this.proxy.proxyHeaderFor(this.clientAddress, this.clientPort) : null;
+    try {
+      // IP literals (as on the TCP side): dgram's lookup short-circuits them.
+      up.connect(addr.port, addr.host);
+    } catch (err) {
+      // A synchronous throw (ERR_SOCKET_BAD_PORT) must not escape the listener's 'message' handler.
+      process.nextTick(emitError, up, err);
+    }
+    return up;
+  }
+
+  /** Move to another backend: the old socket is closed, its late replies are lost. */
+  switchTo(backend: Backend): void {
+    closeQuietly(this.upstream);
+    this.backend = backend;
+    this.upstream = this.open(backend);
+  }
+
+  get connected(): boolean {
+    return this.pending === null;
+  }
+
+  /** Client → backend. */
+  forward(msg: Buffer): void {
+    const pending = this.pending;
+    if (pending !== null) {
+      if (pending.length < MAX_PENDING) pending.push(msg);
+      else this.proxy.dropped.queue_full++;
+    } else if (this.upstream.getSendQueueCount() >= this.proxy.settings.maxSendQueue) {
+      this.proxy.dropped.queue_full++;
+    } else {
+      this.transmit(msg);
+    }
+  }
+
+  private transmit(msg: Buffer): void {
+    const n = msg.length;
+    this.bytesIn += n;
+    this.backend.bytesIn += n;
+    const header = this.proxyHeader;
+    if (header === null) this.upstream.send(msg, this.onSent);
+    else this.upstream.send([header, msg], this.onSent);
+  }
+
+  connectedNow(): void {
+    const pending = this.pending;
+    this.pending = null;
+    if (pending !== null) for (let i = 0; i < pending.length; i++) this.transmit(pending[i]);
+  }
+
+  /** Backend → client, through the proxy's listening socket. */
+  reply(msg: Buffer): void {
+    const proxy = this.proxy;
+    const socket = proxy.socket;
+    if (socket === null) return;
+    const n = msg.length;
+    const settings = proxy.settings;
+    if (n > settings.maxDatagram) {
+      proxy.dropped.oversize++;
+    } else if (settings.maxReplyRatio > 0 && this.bytesOut + n > settings.maxReplyRatio * this.bytesIn) {
+      proxy.dropped.reply_ratio++;
+    } else if (socket.getSendQueueCount() >= settings.maxSendQueue) {
+      proxy.dropped.queue_full++;
+    } else {
+      this.lastSeen = proxy.now();
+      this.bytesOut += n;
+      const backend = this.backend;
+      backend.bytesOut += n;
+      backend.consecutiveFailures = 0; // it answers
+      proxy.datagramsOut++;
+      proxy.bytesOut += n;
+      socket.send(msg, this.clientPort, this.clientAddress, proxy.onReplySent);
+      if (settings.responses > 0 && ++this.replies >= settings.responses) proxy.closeSession(this, 'responses');
+    }
+  }
+
+  private sendFailed(err: Error): void {
+    this.proxy.dropped.send_error++;
+    // A pending ICMP unreachable can surface on the next send instead of a read.
+    if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED' && !this.closed) this.backendFailed(err);
+  }
+
+  /** An 'error' on the upstream socket: ICMP unreachable (ECONNREFUSED) or a failed connect. The table stays. */
+  upstreamError(err: Error): void {
+    this.backendFailed(err);
+    if (this.pending !== null) {
+      // connect() itself failed (no route, bad address): the queued datagrams cannot go anywhere.
+      this.proxy.dropped.send_error += this.pending.length;
+      this.pending = [];
+      this.proxy.closeSession(this, 'connect_failed');
+    }
+  }
+
+  private backendFailed(err: Error): void {
+    const b = this.backend;
+    b.connectFailures++;
+    b.consecutiveFailures++;
+    const proxy = this.proxy;
+    proxy.onBackendFailure?.(b);
+    if (proxy.log.isLevelEnabled('debug')) proxy.log.debug({ backend: b.name, client: this.key, err: err.message }, 'udp backend error');
+  }
+
+  /** Close the upstream socket (the proxy does the bookkeeping). */
+  closeSocket(): void {
+    this.pending = null;
+    closeQuietly(this.upstream);
+  }
+}
+
+function closeQuietly(socket: dgram.Socket): void {
+  try {
+    socket.close();
+  } catch {
+    // ERR_SOCKET_DGRAM_NOT_RUNNING: already closed.
+  }
+}
+
+function emitError(socket: dgram.Socket, err: unknown): void {
+  socket.emit('error', err);
+}
+
+function onUpstreamConnect(this: UpstreamSocket): void {
+  const s = this.session;
+  if (s.upstream === this && !s.closed) s.connectedNow();
+}
+
+function onUpstreamMessage(this: UpstreamSocket, msg: Buffer): void {
+  const s = this.session;
+  if (s.upstream === this && !s.closed) s.reply(msg);
+}
+
+function onUpstreamError(this: UpstreamSocket, err: Error): void {
+  const s = this.session;
+  if (s.upstream === this && !s.closed) s.upstreamError(err);
+}
