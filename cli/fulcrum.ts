@@ -30,6 +30,7 @@ export function buildProgram(): Command {
     .option('--listen <addr>', 'quick mode: listen address, e.g. 127.0.0.1:6000 or [::1]:6000')
     .option('--backend <addr>', 'quick mode: backend address (repeat for more)', collect, [])
     .addOption(new Option('--balance <algo>', 'quick mode: balancing algorithm').choices(BALANCE_NAMES as string[]))
+    .option('--udp', 'quick mode: a UDP service (default balance source-hash)')
     .option('--admin <addr>', 'quick mode: serve the admin API here, e.g. 127.0.0.1:9090 (off by default in quick mode)')
     .option('--log-level <level>', 'override log.level')
     .action(runCommand);

@@ -10,13 +10,14 @@ interface RunOptions {
   backend: string[];
   balance?: string;
   admin?: string;
+  udp?: boolean;
   logLevel?: string;
 }
 
 /** The config of `run`: a file, or quick mode (one service named "quick" from flags, validated like a file). */
 export function resolveRunConfig(opts: RunOptions): FulcrumConfig {
   if (opts.config) {
-    if (opts.listen || opts.backend.length > 0 || opts.balance || opts.admin) {
+    if (opts.listen || opts.backend.length > 0 || opts.balance || opts.admin || opts.udp) {
       throw new FulcrumError('ERR_FULCRUM_ARGS', 'use either -c FILE or quick-mode flags (--listen/--backend/--balance/--admin), not both');
     }
     return loadConfigFile(opts.config);
@@ -26,6 +27,7 @@ export function resolveRunConfig(opts: RunOptions): FulcrumConfig {
   }
   const service: Record<string, unknown> = { name: 'quick', listen: opts.listen, backends: opts.backend.map((address) => ({ address })) };
   if (opts.balance) service.balance = opts.balance;
+  if (opts.udp) service.protocol = 'udp';
   // Quick mode has no admin API unless asked: a one-liner should not claim port 9090.
   const admin = opts.admin ? { listen: opts.admin } : { enabled: false };
   try {

@@ -86,6 +86,12 @@ function serviceLine(s: ServiceStatus): string {
   const reasons = Object.entries(s.rejected).filter(([, n]) => n > 0);
   const rejectedTotal = reasons.reduce((sum, [, n]) => sum + n, 0);
   const rejected = reasons.length === 0 ? 'rejected 0' : `rejected ${rejectedTotal} (${reasons.map(([r, n]) => `${r} ${n}`).join(', ')})`;
+  if (s.udp !== null) {
+    const u = s.udp;
+    const drops = Object.entries(u.dropped).filter(([, n]) => n > 0);
+    const dropped = drops.length === 0 ? 'dropped 0' : `dropped ${drops.reduce((n, [, c]) => n + c, 0)} (${drops.map(([r, n]) => `${r} ${n}`).join(', ')})`;
+    return `${s.name}: udp ${s.listen}, ${s.balance}, ${u.sessions} sessions, ${s.accepted} created, datagrams ${u.datagramsIn} in / ${u.datagramsOut} out, ${dropped}`;
+  }
   return `${s.name}: ${s.protocol} ${s.listen}, ${s.balance}, ${s.active} active, ${s.accepted} accepted, ${rejected}`;
 }
 

@@ -38,13 +38,22 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
   // Quantiles come precomputed from hdr-histogram, so they are exposed as
   // gauges with a quantile label (prom-client's Summary computes its own).
   const connectSeconds = new Gauge({ name: 'fulcrum_connect_seconds', help: 'Time to connect to a backend, by quantile, in seconds.', labelNames: ['service', 'quantile'], registers });
-  const sessionSeconds = new Gauge({ name: 'fulcrum_session_seconds', help: 'Session duration from accept to close, by quantile, in seconds.', labelNames: ['service', 'quantile'], registers });
+  const sessionSeconds = new Gauge({ name: 'fulcrum_session_seconds', help: 'Session duration (TCP: backend connected to close; UDP: first to last datagram), by quantile, in seconds.', labelNames: ['service', 'quantile'], registers });
+  const udpSessions = new Gauge({ name: 'fulcrum_udp_sessions', help: 'Live UDP sessions (client address:port with its upstream socket).', labelNames: ['service'], registers });
+  const udpDatagrams = new Counter({ name: 'fulcrum_udp_datagrams_total', help: 'UDP datagrams: in = from clients (dropped ones included), out = replies sent to clients.', labelNames: ['service', 'direction'], registers });
+  const udpDropped = new Counter({ name: 'fulcrum_udp_dropped_total', help: 'UDP datagrams dropped, by reason (acl, max_sessions, oversize, reply_ratio, ...).', labelNames: ['service', 'reason'], registers });
 
   for (const s of report.services) {
     accepted.inc({ service: s.name }, s.accepted);
     for (const [reason, count] of Object.entries(s.rejected)) rejected.inc({ service: s.name, reason }, count);
     setQuantiles(connectSeconds, s.name, s.connectTime);
     setQuantiles(sessionSeconds, s.name, s.sessionTime);
+    if (s.udp !== null) {
+      udpSessions.set({ service: s.name }, s.udp.sessions);
+      udpDatagrams.inc({ service: s.name, direction: 'in' }, s.udp.datagramsIn);
+      udpDatagrams.inc({ service: s.name, direction: 'out' }, s.udp.datagramsOut);
+      for (const [reason, count] of Object.entries(s.udp.dropped)) udpDropped.inc({ service: s.name, reason }, count);
+    }
     for (const b of s.backends) {
       const labels = { service: s.name, backend: b.name };
       connections.inc(labels, b.total);

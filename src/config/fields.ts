@@ -89,6 +89,32 @@ export function optionalInteger(min: number, max: number) {
   });
 }
 
+export function number(min: number, max: number, fallback: number) {
+  return field((v): number => {
+    if (v === undefined) return fallback;
+    if (typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max) return v;
+    throw new Error(`must be a number between ${min} and ${max} (got ${describeValue(v)})`);
+  });
+}
+
+/** Bytes written as hex ("0a1b..."), for UDP health probes. */
+export function hexBytes() {
+  return field((v): Buffer => {
+    if (v === undefined) throw new Error(REQUIRED);
+    return parseHex(v, false) as Buffer;
+  });
+}
+
+/** Hex bytes, or "any" (the default). */
+export function hexOrAny() {
+  return field((v): Buffer | 'any' => (v === undefined || v === 'any' ? 'any' : parseHex(v, true)));
+}
+
+function parseHex(v: unknown, allowAny: boolean): Buffer {
+  if (typeof v === 'string' && v.length > 0 && v.length % 2 === 0 && /^[0-9a-fA-F]+$/.test(v)) return Buffer.from(v, 'hex');
+  throw new Error(`must be hex bytes like "ffffffff54536f75726365"${allowAny ? ' or "any"' : ''} (got ${describeValue(v)})`);
+}
+
 export function optionalString() {
   return field((v): string | undefined => {
     if (v === undefined) return undefined;

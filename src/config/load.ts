@@ -10,7 +10,7 @@ import { YAMLParseError, parse as parseYaml } from 'yaml';
 import { FulcrumError, isFulcrumError } from '../errors';
 import { type Env, substituteEnv } from './env';
 import { formatProblem, isUnder, sortProblems } from './problems';
-import { checkAdminExposure, checkUniqueness } from './rules';
+import { checkAdminExposure, checkProtocolKeys, checkUniqueness } from './rules';
 import { applySchema } from './schema';
 import type { FulcrumConfig } from './types';
 
@@ -76,6 +76,7 @@ export function validateConfig(raw: unknown, env: Env = process.env): FulcrumCon
     ...envProblems,
     ...(schema.ok ? [] : schema.problems.filter(notFromEnv)),
     ...checkUniqueness(doc).filter(notFromEnv),
+    ...checkProtocolKeys(doc).filter(notFromEnv),
     ...(schema.ok ? checkAdminExposure(schema.config) : []),
   ]);
   if (problems.length === 0 && schema.ok) return schema.config;

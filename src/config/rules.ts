@@ -78,3 +78,30 @@ export function checkAdminExposure(config: FulcrumConfig): ConfigProblem[] {
   if (admin === null || admin.token !== undefined || isLoopback(admin.listen)) return [];
   return [{ path: ['admin', 'listen'], reason: `${admin.listen.text} is not a loopback address; set admin.token to expose the admin API` }];
 }
+
+/** Keys that only make sense for one protocol: refused on the other rather than silently ignored. */
+export function checkProtocolKeys(raw: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (!isPlainObject(raw) || !Array.isArray(raw.services)) return problems;
+  raw.services.forEach((service: unknown, i: number) => {
+    if (!isPlainObject(service)) return;
+    const at = (...rest: Array<string | number>) => ['services', i, ...rest];
+    const udp = service.protocol === 'udp';
+    if (!udp) {
+      if (service.udp !== undefined) problems.push({ path: at('udp'), reason: 'only for protocol: udp' });
+      if (isPlainObject(service.health) && service.health.udpProbe !== undefined) {
+        problems.push({ path: at('health', 'udpProbe'), reason: 'only for protocol: udp (tcp services are checked by TCP connect)' });
+      }
+      return;
+    }
+    if (service.proxyProtocol === 'v1') problems.push({ path: at('proxyProtocol'), reason: 'PROXY v1 has no UDP form; use v2' });
+    if (service.acceptProxy !== undefined) problems.push({ path: at('acceptProxy'), reason: 'only for protocol: tcp' });
+    if (service.perSource !== undefined) problems.push({ path: at('perSource'), reason: 'only for protocol: tcp; use udp.maxSessionsPerSource' });
+    if (Array.isArray(service.backends)) {
+      service.backends.forEach((b: unknown, j: number) => {
+        if (isPlainObject(b) && b.proxyProtocol === 'v1') problems.push({ path: at('backends', j, 'proxyProtocol'), reason: 'PROXY v1 has no UDP form; use v2' });
+      });
+    }
+  });
+  return problems;
+}

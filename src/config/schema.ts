@@ -5,7 +5,7 @@
  * zod issues become "path: reason" problems here.
  */
 import { z } from 'zod';
-import { REQUIRED, bool, cidrList, duration, endpoint, integer, notYet, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
+import { REQUIRED, bool, cidrList, duration, endpoint, hexBytes, hexOrAny, integer, notYet, number, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
 import { type ConfigProblem, type PathSegment, describeValue } from './problems';
 import { closestKey } from './suggest';
 export { NAME_PATTERN } from './fields';
@@ -23,10 +23,16 @@ export const LOG_LEVELS: readonly LogConfig['level'][] = ['fatal', 'error', 'war
 export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp'];
 export const DEFAULT_BALANCE: Record<Protocol, BalanceName> = { tcp: 'least-conn', udp: 'source-hash' };
 
-// UDP services are part of the format (DESIGN.md) but this version proxies TCP only: refuse, never misproxy.
-const supportedProtocol = oneOf(PROTOCOLS, 'tcp').refine((p) => p === 'tcp', {
-  error: 'udp services are not supported yet in this version (tcp only)',
-});
+const UDP_DEFAULTS = {
+  idleTimeout: 60_000,
+  maxSessions: 65_536,
+  maxSessionsPerSource: 0,
+  maxDatagram: 65_507,
+  responses: 0,
+  maxReplyRatio: 0,
+  onBackendDown: 'reassign' as const,
+  allowPrivilegedSources: false,
+};
 
 // ---- containers
 
@@ -57,6 +63,19 @@ const healthShape = {
   port: optionalInteger(1, 65535),
   passiveFailures: integer(0, 1000, 3),
   proxyProtocol: bool(false),
+  udpProbe: mapping({ send: hexBytes(), expect: hexOrAny() }, 'udp probe settings').optional(),
+};
+const udpShape = {
+  idleTimeout: duration('60s', { positive: true }),
+  maxSessions: integer(1, 10_000_000, 65_536),
+  maxSessionsPerSource: integer(0, 10_000_000, 0),
+  maxDatagram: integer(1, 65_527, 65_507),
+  responses: integer(0, 1_000_000, 0),
+  maxReplyRatio: number(0, 1_000_000, 0),
+  onBackendDown: oneOf(['reassign', 'drop'] as const, 'reassign'),
+  recvBufferSize: optionalInteger(1024, 1 << 30),
+  sendBufferSize: optionalInteger(1024, 1 << 30),
+  allowPrivilegedSources: bool(false),
 };
 const perSourceShape = {
   maxConnections: optionalInteger(1, 1_000_000),
@@ -83,7 +102,7 @@ const backendShape = {
 };
 const serviceShape = {
   name: requiredName(),
-  protocol: supportedProtocol,
+  protocol: oneOf(PROTOCOLS, 'tcp'),
   listen: endpoint(true),
   balance: optionalOneOf(BALANCE_NAMES),
   backends: list(
@@ -111,6 +130,7 @@ const serviceShape = {
   perSource: mapping(perSourceShape, 'per-source limits').optional(),
   proxyProtocol: optionalOneOf(PROXY_VERSIONS),
   acceptProxy: cidrList(),
+  udp: mapping(udpShape, 'udp settings').optional(),
 };
 const rootShape = {
   log: mapping(logShape, 'log settings').prefault({}),
@@ -135,6 +155,7 @@ const rootShape = {
         perSource: s.perSource ?? null,
         proxyProtocol: s.proxyProtocol ?? null,
         acceptProxy: s.acceptProxy,
+        udp: s.udp ?? UDP_DEFAULTS,
       }),
     ),
     'services',
@@ -167,6 +188,7 @@ const KEYS_AT: Record<string, readonly string[]> = {
   'services[].timeouts': Object.keys(timeoutsShape),
   'services[].health': Object.keys(healthShape),
   'services[].perSource': Object.keys(perSourceShape),
+  'services[].udp': Object.keys(udpShape),
   admin: Object.keys(adminShape),
   'services[].backends[]': Object.keys(backendShape),
 };

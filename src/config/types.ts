@@ -68,6 +68,26 @@ export interface HealthConfig {
   passiveFailures: number;
   /** Send a PROXY v2 LOCAL header on each check (for backends that require the header). */
   proxyProtocol: boolean;
+  /** UDP services: send these bytes and wait for a reply (any, or one starting with `expect`). */
+  udpProbe?: { send: Buffer; expect: 'any' | Buffer };
+}
+
+/** UDP session table settings (protocol: udp). */
+export interface UdpConfig {
+  idleTimeout: number;
+  maxSessions: number;
+  /** 0 = unlimited. */
+  maxSessionsPerSource: number;
+  maxDatagram: number;
+  /** End a session after this many replies (DNS: 1); 0 = unlimited. */
+  responses: number;
+  /** Reply bytes allowed per request byte of a session; 0 = off. */
+  maxReplyRatio: number;
+  onBackendDown: 'reassign' | 'drop';
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+  /** Reflection guard off: accept datagrams from source ports < 1024. */
+  allowPrivilegedSources: boolean;
 }
 
 export type OnBackendDown = 'keep' | 'close';
@@ -95,6 +115,7 @@ export interface ServiceConfig {
   proxyProtocol: ProxyProtocolVersion | null;
   /** Front load balancers whose connections must start with a PROXY v1/v2 header. */
   acceptProxy: CidrSpec[];
+  udp: UdpConfig;
 }
 
 export interface AdminConfig {

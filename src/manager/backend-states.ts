@@ -2,7 +2,7 @@ import type { OnBackendDown } from '../config/types';
 import type { Logger } from '../log';
 import { HealthFlag, type Backend } from '../pool/backend';
 import type { Pool } from '../pool/pool';
-import type { TcpProxy } from '../proxy/tcp-proxy';
+import type { DataPlane } from '../proxy/data-plane';
 import type { BackendAction } from './status';
 import type { SlowStart } from './slow-start';
 
@@ -20,10 +20,12 @@ export class BackendStates {
 
   constructor(
     private readonly pool: Pool,
-    private readonly proxy: TcpProxy,
+    private readonly proxy: DataPlane,
     private readonly slowStart: SlowStart,
     private readonly log: Logger,
     options: { onBackendDown: OnBackendDown; drainTimeout: number },
+    /** Extra reaction when health checks mark a backend down (UDP: move or drop its sessions). */
+    private readonly onUnhealthy: (backend: Backend) => void = () => {},
   ) {
     this.onBackendDown = options.onBackendDown;
     this.drainTimeout = options.drainTimeout;
@@ -47,6 +49,7 @@ export class BackendStates {
       this.log.warn({ backend: backend.name, reasons: reasonNames(backend.health) }, 'backend not usable');
     }
     const newlyUnhealthy = (after & HEALTH_REASONS) !== 0 && (before & HEALTH_REASONS) === 0;
+    if (newlyUnhealthy) this.onUnhealthy(backend);
     if (newlyUnhealthy && this.onBackendDown === 'close') {
       const n = this.proxy.closeBackendSessions(backend, 'backend_down');
       if (n > 0) this.log.warn({ backend: backend.name, sessions: n }, 'closed sessions of a backend marked down');

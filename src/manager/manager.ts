@@ -139,7 +139,7 @@ export class Manager implements ControlPlane {
       throw err;
     }
     setLogLevel(next.log.level);
-    for (const { service, config } of plan.update) service.apply(config);
+    await Promise.all(plan.update.map(({ service, config }) => service.apply(config)));
     for (const s of plan.retire) this.retire(s);
     this.services.splice(0, this.services.length, ...next.services.map((sc) => started.find((s) => s.name === sc.name) ?? this.service(sc.name)!));
     if (this.admin !== null && next.admin !== null) this.admin.setToken(next.admin.token);

@@ -8,6 +8,9 @@ import { TcpProxy } from '../proxy/tcp-proxy';
 import { BackendStates } from './backend-states';
 import { HealthChecker } from './health/checker';
 import { tcpProbe } from './health/tcp-probe';
+import { udpProbe } from './health/udp-probe';
+import type { DataPlane } from '../proxy/data-plane';
+import { UdpProxy } from '../proxy/udp-proxy';
 import { SlowStart } from './slow-start';
 import { Acl } from '../admission/acl';
 import { SourceLimiter } from '../admission/source-limiter';
@@ -25,7 +28,10 @@ export class Service {
   config: ServiceConfig;
   readonly pool: Pool;
   balancer: Balancer;
-  readonly proxy: TcpProxy;
+  /** The data plane, whichever the protocol; `tcp` / `udp` for what only one of them has. */
+  readonly proxy: DataPlane;
+  readonly tcp: TcpProxy | null = null;
+  readonly udp: UdpProxy | null = null;
   readonly states: BackendStates;
   private readonly slowStart: SlowStart;
   private checker: HealthChecker | null = null;
@@ -41,26 +47,42 @@ export class Service {
     this.balancer = createBalancer(config.balance);
     this.pool.on('change', (usable: readonly Backend[]) => this.balancer.rebuild(usable));
     const admission = admissionFor(config);
-    this.proxy = new TcpProxy({
-      name: config.name,
-      balancer: this.balancer,
-      connectTimeout: config.timeouts.connect,
-      idleTimeout: config.timeouts.idle,
-      halfCloseTimeout: config.timeouts.halfClose,
-      maxLifetime: config.timeouts.maxLifetime,
-      proxyHeaderTimeout: config.timeouts.proxyHeader,
-      retries: config.retries,
-      ...admission,
-      hasUsableBackend: () => this.pool.usable.length > 0,
-      maxConnections: config.maxConnections,
-      logConnections: options.logConnections,
-      log: this.log,
-      onConnectFailure: (b) => this.passiveFailure(b),
-    });
+    if (config.protocol === 'udp') {
+      this.udp = new UdpProxy({
+        name: config.name,
+        balancer: this.balancer,
+        log: this.log,
+        ...config.udp,
+        logConnections: options.logConnections,
+        acl: admission.acl,
+        onBackendFailure: (b) => this.passiveFailure(b),
+      });
+      this.proxy = this.udp;
+    } else {
+      this.tcp = new TcpProxy({
+        name: config.name,
+        balancer: this.balancer,
+        connectTimeout: config.timeouts.connect,
+        idleTimeout: config.timeouts.idle,
+        halfCloseTimeout: config.timeouts.halfClose,
+        maxLifetime: config.timeouts.maxLifetime,
+        proxyHeaderTimeout: config.timeouts.proxyHeader,
+        retries: config.retries,
+        ...admission,
+        hasUsableBackend: () => this.pool.usable.length > 0,
+        maxConnections: config.maxConnections,
+        logConnections: options.logConnections,
+        log: this.log,
+        onConnectFailure: (b) => this.passiveFailure(b),
+      });
+      this.proxy = this.tcp;
+    }
     for (const b of this.pool.backends) b.proxyProtocol = proxyProtocolOf(config.backends.find((c) => c.name === b.name)!, config);
     this.slowStart = new SlowStart(config.slowStart, () => this.balancer.weightsChanged?.());
-    this.states = new BackendStates(this.pool, this.proxy, this.slowStart, this.log, config);
-    if (config.health.enabled) {
+    this.states = new BackendStates(this.pool, this.proxy, this.slowStart, this.log, config, (b) => this.udp?.backendDown(b));
+    if (config.health.enabled && !canCheck(config)) {
+      this.log.warn('udp service without health.port or health.udpProbe: active health checks are off (passive checks still count ICMP refusals)');
+    } else if (config.health.enabled) {
       // Unknown until the first check answers: nothing is sent to a backend before it has passed one.
       for (const b of this.pool.backends) this.pool.setHealth(b, b.health | HealthFlag.FailedActiveCheck);
       this.checker = this.createChecker(config.health);
@@ -86,45 +108,61 @@ export class Service {
   }
 
   /** Apply a reloaded config whose listen address and protocol are unchanged: the listening socket stays. */
-  apply(next: ServiceConfig): void {
+  async apply(next: ServiceConfig): Promise<void> {
     const prev = this.config;
     this.config = next;
-    const proxy = this.proxy;
-    proxy.connectTimeout = next.timeouts.connect;
-    proxy.idleTimeout = next.timeouts.idle;
-    proxy.halfCloseTimeout = next.timeouts.halfClose;
-    proxy.maxLifetime = next.timeouts.maxLifetime;
-    proxy.proxyHeaderTimeout = next.timeouts.proxyHeader;
-    proxy.retries = next.retries;
     const admission = admissionFor(next);
-    proxy.acl = admission.acl;
-    proxy.acceptProxy = admission.acceptProxy;
-    // Keep the live per-source counts unless the limits themselves changed.
-    if (JSON.stringify(next.perSource) !== JSON.stringify(prev.perSource)) proxy.limiter = admission.limiter;
-    proxy.maxConnections = next.maxConnections;
+    const tcp = this.tcp;
+    if (tcp !== null) {
+      tcp.connectTimeout = next.timeouts.connect;
+      tcp.idleTimeout = next.timeouts.idle;
+      tcp.halfCloseTimeout = next.timeouts.halfClose;
+      tcp.maxLifetime = next.timeouts.maxLifetime;
+      tcp.proxyHeaderTimeout = next.timeouts.proxyHeader;
+      tcp.retries = next.retries;
+      tcp.maxConnections = next.maxConnections;
+      tcp.acl = admission.acl;
+      tcp.acceptProxy = admission.acceptProxy;
+      // Keep the live per-source counts unless the limits themselves changed.
+      if (JSON.stringify(next.perSource) !== JSON.stringify(prev.perSource)) tcp.limiter = admission.limiter;
+    }
+    const udp = this.udp;
+    if (udp !== null) {
+      // Settings are read per datagram or session, so they apply in place.
+      const { recvBufferSize: _r, sendBufferSize: _s, allowPrivilegedSources, ...settings } = next.udp;
+      Object.assign(udp.settings, settings);
+      udp.allowPrivilegedSources = allowPrivilegedSources;
+      udp.acl = admission.acl;
+    }
     this.states.onBackendDown = next.onBackendDown;
     this.states.drainTimeout = next.drainTimeout;
     this.slowStart.setWindow(next.slowStart);
     if (next.balance !== prev.balance) {
       this.balancer = createBalancer(next.balance);
-      proxy.balancer = this.balancer;
+      this.proxy.balancer = this.balancer;
     }
     if (JSON.stringify(next.health) !== JSON.stringify(prev.health)) {
       this.checker?.stop();
-      this.checker = next.health.enabled ? this.createChecker(next.health) : null;
+      this.checker = next.health.enabled && canCheck(next) ? this.createChecker(next.health) : null;
       for (const b of this.pool.backends) {
         if (this.checker !== null && !(b.health & HealthFlag.Removed)) this.checker.add(b);
         else if (this.checker === null) this.states.update(b, 0, HealthFlag.FailedActiveCheck | HealthFlag.FailedPassiveCheck);
       }
     }
-    this.applyBackends(next.backends);
+    await this.applyBackends(next.backends);
     // Weights, backup flags or the algorithm may have changed: rebuild for new sessions.
     this.pool.refresh(true);
     this.balancer.rebuild(this.pool.usable);
   }
 
-  private applyBackends(configs: readonly BackendConfig[]): void {
+  /**
+   * New backends are added and their first health check awaited (bounded by
+   * the timeout) before removed ones stop taking sessions, so replacing every
+   * backend in one reload leaves no moment without a usable one.
+   */
+  private async applyBackends(configs: readonly BackendConfig[]): Promise<void> {
     const wanted = new Map(configs.map((c) => [c.name, c]));
+    const removed: Backend[] = [];
     for (const b of [...this.pool.backends]) {
       const c = wanted.get(b.name);
       if (c !== undefined && c.address.text === b.address.text) {
@@ -135,10 +173,10 @@ export class Service {
         if (b.health & HealthFlag.Removed) this.readd(b);
         wanted.delete(b.name);
       } else if (!(b.health & HealthFlag.Removed)) {
-        this.checker?.remove(b);
-        this.states.retire(b, () => this.pool.delete(b));
+        removed.push(b);
       }
     }
+    const added: Backend[] = [];
     for (const c of wanted.values()) {
       const b = new Backend(c);
       b.proxyProtocol = proxyProtocolOf(c, this.config);
@@ -146,8 +184,15 @@ export class Service {
       if (this.checker !== null) b.health = HealthFlag.FailedActiveCheck;
       this.pool.add(b);
       this.checker?.add(b);
+      added.push(b);
+    }
+    if (this.checker !== null && added.length > 0) await this.checker.firstRound(added);
+    for (const b of removed) {
+      this.checker?.remove(b);
+      this.states.retire(b, () => this.pool.delete(b));
     }
   }
+
 
   private readd(b: Backend): void {
     this.states.unretire(b);
@@ -163,7 +208,7 @@ export class Service {
       timeout: health.timeout,
       rise: health.rise,
       fall: health.fall,
-      probe: (b) => tcpProbe(b.address, health.port, health.timeout, greeting),
+      probe: (b) => this.probe(b, health, greeting),
       onChange: (b, up, reason) => {
         // The first verdict of a backend is not a recovery: no slow-start ramp at process start.
         const isFirst = !seen.has(b);
@@ -175,6 +220,15 @@ export class Service {
         }
       },
     });
+  }
+
+  /** TCP connect (to health.port if set); UDP services without a port send health.udpProbe. */
+  private probe(b: Backend, health: HealthConfig, greeting: Buffer | undefined) {
+    const udpProbeSpec = health.udpProbe;
+    if (this.config.protocol === 'udp' && health.port === undefined && udpProbeSpec !== undefined) {
+      return udpProbe(b.address, udpProbeSpec.send, udpProbeSpec.expect, health.timeout);
+    }
+    return tcpProbe(b.address, health.port, health.timeout, greeting);
   }
 
   /** Passive checks: `passiveFailures` connect failures in a row mark a backend down at once; active checks bring it back. */
@@ -206,4 +260,9 @@ function admissionFor(config: ServiceConfig) {
     acceptProxy: config.acceptProxy.length > 0 ? new Acl(config.acceptProxy, []) : null,
     limiter: ps === null ? null : new SourceLimiter({ maxConnections: ps.maxConnections, ratePerSecond: ps.ratePerSecond, burst: ps.burst, tableSize: ps.tableSize }),
   };
+}
+
+/** A UDP backend can only be checked through a TCP port or a UDP probe that expects a reply. */
+function canCheck(config: ServiceConfig): boolean {
+  return config.protocol === 'tcp' || config.health.port !== undefined || config.health.udpProbe !== undefined;
 }

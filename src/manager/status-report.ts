@@ -40,17 +40,33 @@ export function backendStatus(service: Service, b: Backend): BackendStatus {
 }
 
 export function serviceStatus(s: Service): ServiceStatus {
-  const p = s.proxy;
+  const tcp = s.tcp;
+  const udp = s.udp;
   return {
     name: s.name,
     protocol: s.config.protocol,
     listen: s.address?.text ?? s.config.listen.text,
     balance: s.config.balance,
-    active: p.sessions.size,
-    accepted: p.accepted,
-    rejected: { ...p.rejects },
+    active: s.proxy.sessions.size,
+    accepted: tcp?.accepted ?? udp?.sessionsTotal ?? 0,
+    rejected: tcp !== null ? { ...tcp.rejects } : {},
     backends: s.pool.backends.map((b) => backendStatus(s, b)),
-    connectTime: p.connectTime.percentiles(),
-    sessionTime: p.sessionTime.percentiles(),
+    connectTime: tcp !== null ? tcp.connectTime.percentiles() : EMPTY,
+    sessionTime: s.proxy.sessionTime.percentiles(),
+    udp:
+      udp === null
+        ? null
+        : {
+            sessions: udp.sessions.size,
+            datagramsIn: udp.datagramsIn,
+            datagramsOut: udp.datagramsOut,
+            bytesIn: udp.bytesIn,
+            bytesOut: udp.bytesOut,
+            dropped: { ...udp.dropped },
+            recvBufferSize: udp.recvBufferSize,
+            sendBufferSize: udp.sendBufferSize,
+          },
   };
 }
+
+const EMPTY = { count: 0, p50: null, p90: null, p99: null, p999: null, max: null };

@@ -49,6 +49,21 @@ export interface ServiceStatus {
   backends: BackendStatus[];
   connectTime: Percentiles;
   sessionTime: Percentiles;
+  /** UDP services: the session table and datagram counters (null for TCP). */
+  udp: UdpStatus | null;
+}
+
+export interface UdpStatus {
+  sessions: number;
+  datagramsIn: number;
+  datagramsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** fulcrum_udp_dropped_total by reason. */
+  dropped: Record<string, number>;
+  /** Socket buffer sizes the kernel granted (null before listen). */
+  recvBufferSize: number | null;
+  sendBufferSize: number | null;
 }
 
 export interface StatusReport {

@@ -29,12 +29,18 @@ const report: StatusReport = {
         backendStatus('10.0.0.11:5432', '10.0.0.11:5432'),
         backendStatus('replica', '[::1]:5433', { state: 'draining', reasons: ['draining'], effectiveWeight: 3, active: 1, total: 130, connectFailures: 0, bytesIn: 7, bytesOut: 9 }),
       ],
-      connectTime: pct(2), sessionTime: pct(500),
+      connectTime: pct(2), sessionTime: pct(500), udp: null,
     },
     {
       name: 'cache', protocol: 'tcp', listen: '127.0.0.1:6379', balance: 'round-robin', active: 0, accepted: 0, rejected: {},
       backends: [backendStatus('127.0.0.1:7000', '127.0.0.1:7000', { state: 'down', reasons: ['failed_active_check'], active: 0, total: 0, connectFailures: 5, connectTime: pct(null) })],
-      connectTime: pct(null), sessionTime: pct(null),
+      connectTime: pct(null), sessionTime: pct(null), udp: null,
+    },
+    {
+      name: 'dns', protocol: 'udp', listen: '127.0.0.1:53', balance: 'source-hash', active: 4, accepted: 9, rejected: {},
+      backends: [backendStatus('127.0.0.1:5353', '127.0.0.1:5353', { active: 4, total: 9 })],
+      connectTime: pct(null), sessionTime: pct(3),
+      udp: { sessions: 4, datagramsIn: 100, datagramsOut: 90, bytesIn: 4000, bytesOut: 9000, dropped: { acl: 2, oversize: 1 }, recvBufferSize: 212992, sendBufferSize: 212992 },
     },
   ],
 };
@@ -158,7 +164,13 @@ test('GET /metrics: every DESIGN.md metric with its labels and values from the r
     fulcrum_connections_total: 'counter', fulcrum_connections_active: 'gauge', fulcrum_connect_failures_total: 'counter',
     fulcrum_rejected_total: 'counter', fulcrum_bytes_total: 'counter', fulcrum_backend_up: 'gauge', fulcrum_backend_weight: 'gauge',
     fulcrum_accepted_total: 'counter', fulcrum_connect_seconds: 'gauge', fulcrum_session_seconds: 'gauge',
+    fulcrum_udp_sessions: 'gauge', fulcrum_udp_datagrams_total: 'counter', fulcrum_udp_dropped_total: 'counter',
   });
+  expect(value('fulcrum_udp_sessions', { service: 'dns' })).toBe(4);
+  expect(value('fulcrum_udp_datagrams_total', { service: 'dns', direction: 'in' })).toBe(100);
+  expect(value('fulcrum_udp_datagrams_total', { service: 'dns', direction: 'out' })).toBe(90);
+  expect(value('fulcrum_udp_dropped_total', { service: 'dns', reason: 'acl' })).toBe(2);
+  expect(value('fulcrum_udp_dropped_total', { service: 'dns', reason: 'oversize' })).toBe(1);
   const pg = (backend: string) => ({ service: 'pg', backend });
   expect(value('fulcrum_connections_total', pg('10.0.0.11:5432'))).toBe(120);
   expect(value('fulcrum_connections_total', pg('replica'))).toBe(130);
@@ -183,7 +195,7 @@ test('GET /metrics: every DESIGN.md metric with its labels and values from the r
   expect(value('fulcrum_session_seconds', { service: 'pg', quantile: '0.999' })).toBeCloseTo(4);
   // Nothing recorded for cache: no quantile series rather than a fake 0.
   expect(samples.filter((s) => s.name.endsWith('_seconds') && s.labels.service === 'cache')).toEqual([]);
-  expect(samples.filter((s) => s.name === 'fulcrum_connections_total')).toHaveLength(3);
+  expect(samples.filter((s) => s.name === 'fulcrum_connections_total')).toHaveLength(4);
 });
 
 test('POST drain/enable/disable: URL-decoded names reach the control plane; the new backend is returned', async () => {

@@ -73,12 +73,12 @@ test('deny and allow lists: denied clients are closed before any backend connect
   const { svc, port } = await run([e.port], { allow: [parseCidr('127.0.0.0/8')], deny: [parseCidr('127.0.0.9')] });
   expect(await roundTripFrom(port, '127.0.0.2')).toBe('hi');
   expect(await roundTripFrom(port, '127.0.0.9')).not.toBe('hi');
-  expect(svc.proxy.rejects.acl).toBe(1);
+  expect(svc.tcp!.rejects.acl).toBe(1);
   expect(backendConnections).toBe(1);
   const only = await run([e.port], { allow: [parseCidr('127.0.0.3/32')] });
   expect(await roundTripFrom(only.port, '127.0.0.3')).toBe('hi');
   expect(await roundTripFrom(only.port, '127.0.0.4')).not.toBe('hi');
-  expect(only.svc.proxy.rejects.acl).toBe(1);
+  expect(only.svc.tcp!.rejects.acl).toBe(1);
 });
 
 test('IPv6 clients are matched by IPv6 rules', async () => {
@@ -93,7 +93,7 @@ test('IPv6 clients are matched by IPv6 rules', async () => {
   const r = outcome(s);
   s.end('x');
   expect(await r).not.toBe('x');
-  expect(svc.proxy.rejects.acl).toBe(1);
+  expect(svc.tcp!.rejects.acl).toBe(1);
 });
 
 test('per-backend maxConnections: a full backend is skipped; all full refuses as backends_full', async () => {
@@ -107,7 +107,7 @@ test('per-backend maxConnections: a full backend is skipped; all full refuses as
   const s2 = await connectFrom(port, '127.0.0.1');
   await until(() => svc.pool.backends.every((x) => x.active === 1));
   expect(await roundTripFrom(port, '127.0.0.1')).not.toBe('hi');
-  expect(svc.proxy.rejects.backends_full).toBe(1);
+  expect(svc.tcp!.rejects.backends_full).toBe(1);
   s1.destroy();
   await until(() => svc.pool.backends.some((x) => x.active === 0));
   expect(await roundTripFrom(port, '127.0.0.1')).toBe('hi');
@@ -121,7 +121,7 @@ test('per-source limits: concurrent cap, rate limit, and a full table fails clos
   await until(() => cap.svc.pool.backends[0].active === 2);
   expect(await roundTripFrom(cap.port, '127.0.0.5')).not.toBe('hi');
   expect(await roundTripFrom(cap.port, '127.0.0.6')).toBe('hi');
-  expect(cap.svc.proxy.rejects.source_max_connections).toBe(1);
+  expect(cap.svc.tcp!.rejects.source_max_connections).toBe(1);
   held.forEach((s) => s.destroy());
 
   const rate = await run([e.port], { perSource: { ratePerSecond: 1, burst: 2, tableSize: 100 } });
@@ -129,13 +129,13 @@ test('per-source limits: concurrent cap, rate limit, and a full table fails clos
   for (let i = 0; i < 3; i++) results.push(await roundTripFrom(rate.port, '127.0.0.7'));
   expect(results.slice(0, 2)).toEqual(['hi', 'hi']);
   expect(results[2]).not.toBe('hi');
-  expect(rate.svc.proxy.rejects.rate_limit).toBe(1);
+  expect(rate.svc.tcp!.rejects.rate_limit).toBe(1);
 
   const table = await run([e.port], { perSource: { maxConnections: 10, tableSize: 1 } });
   const holder = await connectFrom(table.port, '127.0.0.8');
   await until(() => table.svc.pool.backends[0].active === 1);
   expect(await roundTripFrom(table.port, '127.0.0.10')).not.toBe('hi');
-  expect(table.svc.proxy.rejects.source_table_full).toBe(1);
+  expect(table.svc.tcp!.rejects.source_table_full).toBe(1);
   holder.destroy();
 });
 
@@ -219,7 +219,7 @@ test('acceptProxy: a trusted front LB header sets the client address for source-
   const d = decodeProxy(target.firsts[0]);
   expect(d).toMatchObject({ version: 2, proto: 'TCP4', src: '203.0.113.7', srcPort: 40000, dst: '198.51.100.1', dstPort: 5432 });
   expect(target.firsts[0].subarray(d.length).toString()).toBe('query 0');
-  expect(svc.proxy.rejects.proxy_header).toBe(0);
+  expect(svc.tcp!.rejects.proxy_header).toBe(0);
 });
 
 test('acceptProxy: malformed, slow and untrusted headers are closed and counted', async () => {
@@ -230,11 +230,11 @@ test('acceptProxy: malformed, slow and untrusted headers are closed and counted'
   const slow = await connectFrom(port, '127.0.0.1');
   slow.write('PROXY TCP4 ');
   await outcome(slow);
-  expect(svc.proxy.rejects.proxy_header).toBe(3);
+  expect(svc.tcp!.rejects.proxy_header).toBe(3);
   // Not a trusted source: its data is passed through, but a PROXY header from it is a spoof.
   expect(await roundTripFrom(port, '127.0.0.2', 'plain')).toBe('plain');
   expect(await roundTripFrom(port, '127.0.0.2', 'PROXY TCP4 10.0.0.1 10.0.0.2 1 2\r\n')).not.toContain('PROXY');
-  expect(svc.proxy.rejects.proxy_untrusted).toBe(1);
+  expect(svc.tcp!.rejects.proxy_untrusted).toBe(1);
 });
 
 test('health checks send a PROXY v2 LOCAL header only with health.proxyProtocol', async () => {

@@ -32,7 +32,7 @@ test('descriptors return to baseline after 10,000 refused connects', async () =>
     const baseline = fdCount();
     expect(await hammer(port, 10_000, 64)).toBe(10_000);
     await until(() => svc.proxy.sessions.size === 0);
-    expect(svc.proxy.rejects.connect_failed).toBe(10_000);
+    expect(svc.tcp!.rejects.connect_failed).toBe(10_000);
     const failures = svc.pool.backends.reduce((n, b) => n + b.connectFailures, 0);
     expect(failures).toBe(20_000);
     await until(() => fdCount() <= baseline, 5000);

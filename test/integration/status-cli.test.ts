@@ -28,7 +28,13 @@ const report: StatusReport = {
         backend('[::1]:5433', { state: 'draining', reasons: ['draining'], effectiveWeight: 4, active: 1, total: 1234, connectFailures: 3, connectTime: pct(12.5) }),
         backend('spare', { address: '10.0.0.13:5432', backup: true, active: 0, total: 0, connectTime: pct(null) }),
       ],
-      connectTime: pct(2), sessionTime: pct(900),
+      connectTime: pct(2), sessionTime: pct(900), udp: null,
+    },
+    {
+      name: 'dns', protocol: 'udp', listen: '127.0.0.1:53', balance: 'source-hash', active: 4, accepted: 9, rejected: {},
+      backends: [backend('127.0.0.1:5353', { active: 4, total: 9, connectTime: pct(null) })],
+      connectTime: pct(null), sessionTime: pct(3),
+      udp: { sessions: 4, datagramsIn: 100, datagramsOut: 90, bytesIn: 1, bytesOut: 2, dropped: { acl: 2, oversize: 1, max_sessions: 0 }, recvBufferSize: null, sendBufferSize: null },
     },
   ],
 };
@@ -88,6 +94,7 @@ test('status: an aligned table with a row per backend and a line per service', a
   const at = header.indexOf('STATE');
   for (const name of ['10.0.0.11:5432', '[::1]:5433', 'spare']) expect(lines.find((l) => l.includes(name))!.slice(at, at + 2)).toMatch(/^(up|dr)/);
   expect(r.stdout).toContain('pg: tcp 0.0.0.0:5432, least-conn, 5 active, 2468 accepted, rejected 2 (no_backend 2)\n');
+  expect(r.stdout).toContain('dns: udp 127.0.0.1:53, source-hash, 4 sessions, 9 created, datagrams 100 in / 90 out, dropped 3 (acl 2, oversize 1)\n');
   expect(r.stdout).toContain('peer: not configured\n');
 });
 

@@ -122,7 +122,7 @@ test('a slow reader pauses the backend: fulcrum buffers a bounded amount', async
   const client = await connect(port);
   client.pause(); // reads nothing
   await sleep(1500);
-  const session = [...svc.proxy.sessions][0];
+  const session = [...svc.tcp!.sessions][0];
   // Whatever fulcrum holds in user space is bounded by one socket's high-water mark plus a chunk.
   expect(session.client.writableLength).toBeLessThan(1024 * 1024);
   expect(session.upstream!.isPaused()).toBe(true);
@@ -159,7 +159,7 @@ test('all backends refusing: the client is closed promptly, every attempt counte
   const t0 = Date.now();
   await readAll(client);
   expect(Date.now() - t0).toBeLessThan(1000);
-  expect(svc.proxy.rejects.connect_failed).toBe(1);
+  expect(svc.tcp!.rejects.connect_failed).toBe(1);
   expect(svc.pool.backends.map((b) => b.connectFailures)).toEqual([1, 1, 1]);
 });
 
@@ -177,7 +177,7 @@ test('retries: 0 stops after the first failed backend', async () => {
   }
   // Round-robin alternates: half the clients met the dead backend and were not retried.
   expect(outcomes.filter((o) => o === 'x')).toHaveLength(2);
-  expect(svc.proxy.rejects.connect_failed).toBe(2);
+  expect(svc.tcp!.rejects.connect_failed).toBe(2);
 });
 
 test('backups take traffic only when no primary is usable', async () => {
@@ -206,7 +206,7 @@ test('no usable backend is a counted rejection', async () => {
   svc.pool.setFlag(svc.pool.backends[0], HealthFlag.DisabledByOperator, true);
   const c = await connect(port);
   await readAll(c);
-  expect(svc.proxy.rejects.no_backend).toBe(1);
+  expect(svc.tcp!.rejects.no_backend).toBe(1);
   expect(svc.pool.backends[0].total).toBe(0);
 });
 
@@ -232,7 +232,7 @@ test('maxConnections refuses beyond the cap and counts it, existing sessions unt
   await until(() => svc.pool.backends[0].active === 2);
   const c = await connect(port);
   await readAll(c);
-  expect(svc.proxy.rejects.max_connections).toBe(1);
+  expect(svc.tcp!.rejects.max_connections).toBe(1);
   const r = readAll(a);
   a.end('still here');
   expect((await r).toString()).toBe('still here');

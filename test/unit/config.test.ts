@@ -159,6 +159,17 @@ describe('substituteEnv', () => {
   });
 });
 
+const UDP_DEFAULTS = {
+  idleTimeout: 60_000,
+  maxSessions: 65_536,
+  maxSessionsPerSource: 0,
+  maxDatagram: 65_507,
+  responses: 0,
+  maxReplyRatio: 0,
+  onBackendDown: 'reassign' as const,
+  allowPrivilegedSources: false,
+};
+
 describe('a full config', () => {
   const FULL = `
 log: { level: debug, connections: true }
@@ -218,6 +229,7 @@ services:
           perSource: null,
           proxyProtocol: null,
           acceptProxy: [],
+          udp: UDP_DEFAULTS,
         },
         {
           name: 'game',
@@ -237,6 +249,7 @@ services:
           perSource: null,
           proxyProtocol: null,
           acceptProxy: [],
+          udp: UDP_DEFAULTS,
         },
         {
           name: 'cache',
@@ -256,6 +269,7 @@ services:
           perSource: null,
           proxyProtocol: null,
           acceptProxy: [],
+          udp: UDP_DEFAULTS,
         },
       ],
     };
@@ -537,12 +551,29 @@ services:
     ]);
   });
 
-  test('udp is refused until the UDP proxy exists (never proxied as tcp)', () => {
-    const yaml = `
-services:
-  - { name: game, protocol: udp, listen: 0.0.0.0:7777, backends: [{ address: 10.0.0.1:7777 }] }
-`;
-    expect(problems(yaml)).toEqual(['services[0].protocol: udp services are not supported yet in this version (tcp only)']);
+  test('udp services: defaults, settings, probes, and keys that belong to the other protocol', () => {
+    const ok = parseConfigText(
+      `services:\n  - { name: game, protocol: udp, listen: 0.0.0.0:7777, backends: [{ address: 10.0.0.1:7777 }],\n      udp: { idleTimeout: 2m, responses: 1, maxReplyRatio: 2.5, onBackendDown: drop, recvBufferSize: 4194304 },\n      health: { udpProbe: { send: ffffffff54536f75726365, expect: any } } }\n`,
+      { env: {} },
+    ).services[0]!;
+    expect(ok.balance).toBe('source-hash');
+    expect(ok.udp).toEqual({ ...UDP_DEFAULTS, idleTimeout: 120_000, responses: 1, maxReplyRatio: 2.5, onBackendDown: 'drop', recvBufferSize: 4194304 });
+    expect(ok.health.udpProbe).toEqual({ send: Buffer.from('ffffffff54536f75726365', 'hex'), expect: 'any' });
+    const defaults = parseConfigText(`services:\n  - { name: dns, protocol: udp, listen: 127.0.0.1:53, backends: [{ address: 127.0.0.1:5353 }] }\n`, { env: {} }).services[0]!;
+    expect(defaults.udp).toEqual(UDP_DEFAULTS);
+    expect(
+      problems(
+        `services:\n  - { name: a, protocol: udp, listen: 0.0.0.0:1, proxyProtocol: v1, acceptProxy: [10.0.0.0/8], perSource: { maxConnections: 1 }, backends: [{ address: 10.0.0.1:1, proxyProtocol: v1 }], health: { udpProbe: { send: abc } } }\n  - { name: b, listen: 0.0.0.0:2, udp: { responses: 1 }, backends: [{ address: 10.0.0.1:1 }], health: { udpProbe: { send: "00" } } }\n`,
+      ),
+    ).toEqual([
+      'services[0].proxyProtocol: PROXY v1 has no UDP form; use v2',
+      'services[0].acceptProxy: only for protocol: tcp',
+      'services[0].perSource: only for protocol: tcp; use udp.maxSessionsPerSource',
+      'services[0].backends[0].proxyProtocol: PROXY v1 has no UDP form; use v2',
+      'services[0].health.udpProbe.send: must be hex bytes like "ffffffff54536f75726365" (got "abc")',
+      'services[1].udp: only for protocol: udp',
+      'services[1].health.udpProbe: only for protocol: udp (tcp services are checked by TCP connect)',
+    ]);
   });
 
   test('backend names use the service-name alphabet (so they never collide with address names)', () => {
