@@ -1,12 +1,14 @@
 'use strict';
-// Benchmark backends, one process, two listeners on 127.0.0.1 (ephemeral ports):
+// Benchmark backends, one process, three listeners on 127.0.0.1 (ephemeral ports):
 //   rr   — request/response: every 64 bytes received are answered with 64 bytes.
 //   sink — swallows everything; when the client half-closes it answers with the
 //          byte count it received ("<count>\n") and closes. That count is how
 //          the bulk scenario knows how much really went through.
-// Prints one JSON line {"ready":true,"rr":PORT,"sink":PORT} once both listen.
+//   udp  — UDP echo: every datagram is sent back, unchanged, to where it came from.
+// Prints one JSON line {"ready":true,"rr":PORT,"sink":PORT,"udp":PORT} once all listen.
 // Exits on SIGTERM/SIGINT or when its stdin closes (the harness went away).
 
+const dgram = require('node:dgram');
 const net = require('node:net');
 
 const HOST = '127.0.0.1';
@@ -41,6 +43,21 @@ const sink = net.createServer({ allowHalfOpen: true }, (socket) => {
   socket.on('end', () => socket.end(`${received}\n`));
 });
 
+// The payload (sequence number included) goes back as it came: the load generator matches on it.
+const udp = dgram.createSocket({ type: 'udp4' });
+udp.on('message', (msg, rinfo) => udp.send(msg, rinfo.port, rinfo.address));
+udp.on('error', () => {}); // ICMP refusals from a client socket that has gone away
+
+function listenUdp(socket) {
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind({ address: HOST, port: 0 }, () => {
+      socket.off('error', reject);
+      resolve(socket.address().port);
+    });
+  });
+}
+
 function listen(server) {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -54,6 +71,7 @@ function stop() {
   stopping = true;
   rr.close();
   sink.close();
+  try { udp.close(); } catch { /* not bound */ }
   for (const s of sockets) s.destroy();
   setTimeout(() => process.exit(0), 200).unref();
 }
@@ -64,9 +82,9 @@ process.stdin.on('end', stop);
 process.stdin.on('error', stop);
 process.stdin.resume();
 
-Promise.all([listen(rr), listen(sink)]).then(
-  ([rrPort, sinkPort]) => {
-    process.stdout.write(`${JSON.stringify({ ready: true, rr: rrPort, sink: sinkPort })}\n`);
+Promise.all([listen(rr), listen(sink), listenUdp(udp)]).then(
+  ([rrPort, sinkPort, udpPort]) => {
+    process.stdout.write(`${JSON.stringify({ ready: true, rr: rrPort, sink: sinkPort, udp: udpPort })}\n`);
   },
   (err) => {
     process.stderr.write(`backend: ${err.stack || err}\n`);

@@ -1,21 +1,31 @@
 'use strict';
 // Load generator: one scenario against 127.0.0.1:PORT, then exit.
 //   node benchmarks/load.js '{"scenario":"rr","port":7000,"durationMs":5000}'
+// (scenarios rr, connrate, bulk over TCP; udp over UDP)
 // Prints JSON lines on stdout: {"event":"measure-start"} when the measured window
 // opens, {"event":"measure-end"} when it closes, then {"event":"result",...}.
 // Bounded in time (warmupMs + durationMs, plus a hard safety exit) and in count (cap).
 
+const dgram = require('node:dgram');
 const net = require('node:net');
 const hdr = require('hdr-histogram-js');
 
 const HOST = '127.0.0.1'; // never anything else
 const MSG = 64;
 const CHUNK = 64 * 1024;
-const DEFAULT_CAPS = { rr: 20_000_000, connrate: 2_000_000, bulk: 256 * 1024 ** 3 }; // requests, connections, bytes
+const DEFAULT_CAPS = { rr: 20_000_000, connrate: 2_000_000, bulk: 256 * 1024 ** 3, udp: 20_000_000 }; // requests, connections, bytes, round trips
 
-const cfg = { connections: 50, warmupMs: 500, ...JSON.parse(process.argv[2] || '{}') };
+const cfg = {
+  connections: 50, // rr, connrate
+  udpSockets: 32, // udp: client sockets (= sessions in the proxy)
+  udpWindow: 2, // udp: requests outstanding per socket (64 in flight, near rr's 50)
+  udpTimeoutMs: 250, // udp: a request unanswered this long is given up and replaced (a late reply still counts as received)
+  udpGraceMs: 500, // udp: after the window closes, how long to wait for replies still in flight before counting losses
+  warmupMs: 500,
+  ...JSON.parse(process.argv[2] || '{}'),
+};
 if (!cfg.scenario || !cfg.port || !cfg.durationMs) {
-  process.stderr.write('usage: load.js \'{"scenario":"rr|connrate|bulk","port":N,"durationMs":N}\'\n');
+  process.stderr.write('usage: load.js \'{"scenario":"rr|connrate|bulk|udp","port":N,"durationMs":N}\'\n');
   process.exit(2);
 }
 const cap = cfg.cap || DEFAULT_CAPS[cfg.scenario];
@@ -28,7 +38,7 @@ const secondsSince = (t) => Number(now() - t) / 1e9;
 setTimeout(() => {
   process.stderr.write('load: safety timeout, exiting\n');
   process.exit(3);
-}, cfg.warmupMs + cfg.durationMs + 15_000).unref();
+}, cfg.warmupMs + cfg.durationMs + (cfg.scenario === 'udp' ? cfg.udpGraceMs : 0) + 15_000).unref();
 process.stdin.on('end', () => process.exit(4)); // the harness went away
 process.stdin.on('error', () => process.exit(4));
 process.stdin.resume();
@@ -198,12 +208,111 @@ function bulk() {
   });
 }
 
-const scenarios = { rr, connrate, bulk };
+/**
+ * udp: `udpSockets` connected UDP sockets, each keeping `udpWindow` 64-byte
+ * requests outstanding. A request carries a sequence number (uint32 LE at
+ * offset 0) that the echo sends back; seq % udpWindow is the slot it belongs
+ * to, so a reply for the slot's current seq sends the slot's next request. A
+ * request unanswered for udpTimeoutMs is replaced by a fresh one (the slot
+ * would stall otherwise); its reply, if it still comes, counts as received but
+ * not as a round trip. lost = sent − received after udpGraceMs once sending stops.
+ */
+function udp() {
+  return new Promise((resolve) => {
+    const hist = histogram();
+    const win = cfg.udpWindow;
+    let sent = 0;
+    let received = 0;
+    let late = 0; // replies to requests already given up on
+    let unmatched = 0; // replies with an unknown or repeated seq
+    let timeouts = 0;
+    let errors = 0;
+    let bound = 0;
+    const clients = [];
+    const w = window(() => finish());
+
+    const send = (c, slot, fresh) => {
+      const seq = (c.cur[slot] = (c.cur[slot] + win) >>> 0);
+      // The slot's buffer is free again once its reply arrived; after a timeout, do not touch it (the old send may in theory still hold it).
+      const buf = fresh ? Buffer.from(c.bufs[slot]) : c.bufs[slot];
+      if (fresh) c.bufs[slot] = buf;
+      buf.writeUInt32LE(seq, 0);
+      c.pending.set(seq, now());
+      sent++;
+      c.sock.send(buf);
+    };
+
+    const sweep = setInterval(() => {
+      if (w.stopped) return;
+      const limit = BigInt(cfg.udpTimeoutMs) * 1_000_000n;
+      const t = now();
+      for (const c of clients) {
+        for (let slot = 0; slot < win; slot++) {
+          const t0 = c.pending.get(c.cur[slot]);
+          if (t0 !== undefined && t - t0 > limit) {
+            timeouts++;
+            send(c, slot, true);
+          }
+        }
+      }
+    }, 50);
+
+    const finish = () => {
+      clearInterval(sweep);
+      const inFlight = () => clients.reduce((n, c) => n + c.pending.size, 0);
+      const deadline = Date.now() + cfg.udpGraceMs;
+      const check = () => {
+        if (inFlight() > 0 && Date.now() < deadline) { setTimeout(check, 10); return; }
+        for (const c of clients) c.sock.close();
+        resolve({
+          ops: w.count, seconds: w.seconds, perSec: w.count / w.seconds, ...latencySummary(hist),
+          sent, received, lost: sent - received, late, unmatched, timeouts, errors, capped: w.capped,
+          sockets: cfg.udpSockets, window: win,
+        });
+      };
+      check();
+    };
+
+    for (let i = 0; i < cfg.udpSockets; i++) {
+      const sock = dgram.createSocket('udp4');
+      // cur[slot] starts one step before the slot's first seq; slots never collide since seq % win === slot.
+      const c = { sock, pending: new Map(), cur: Array.from({ length: win }, (_, slot) => (slot - win) >>> 0), bufs: Array.from({ length: win }, () => Buffer.alloc(MSG, 0x71)) };
+      clients.push(c);
+      sock.on('message', (msg) => {
+        if (msg.length < 4) { unmatched++; return; }
+        const seq = msg.readUInt32LE(0);
+        const t0 = c.pending.get(seq);
+        if (t0 === undefined) { unmatched++; return; }
+        c.pending.delete(seq);
+        received++;
+        const slot = seq % win;
+        if (c.cur[slot] !== seq) { late++; return; }
+        if (w.op()) recordUs(hist, t0);
+        if (!w.stopped) send(c, slot, false);
+      });
+      // Connected sockets hear of ICMP port-unreachable as ECONNREFUSED; the slot's timeout resends.
+      sock.on('error', () => { errors++; });
+      sock.bind({ address: HOST, port: 0 }, () => {
+        sock.connect(cfg.port, HOST, () => {
+          if (++bound < cfg.udpSockets) return;
+          w.begin();
+          for (const x of clients) for (let slot = 0; slot < win; slot++) send(x, slot, false);
+        });
+      });
+    }
+  });
+}
+
+const scenarios = { rr, connrate, bulk, udp };
 if (!scenarios[cfg.scenario]) {
   process.stderr.write(`load: unknown scenario ${cfg.scenario}\n`);
   process.exit(2);
 }
 scenarios[cfg.scenario]().then((res) => {
+  if (cfg.scenario === 'udp' && res.received === 0) {
+    process.stderr.write(`load: udp: no reply to any of ${res.sent} datagrams (${res.errors} socket errors)\n`);
+    process.exit(1);
+  }
   emit({ event: 'result', scenario: cfg.scenario, ...res });
   process.exit(0);
 });

@@ -3,6 +3,7 @@
 // /proc sampling, free ports and readiness polling. Plain CommonJS, no deps.
 
 const { spawn, execFileSync } = require('node:child_process');
+const dgram = require('node:dgram');
 const fs = require('node:fs');
 const net = require('node:net');
 
@@ -127,8 +128,18 @@ function waitForJsonLine(child, pred, timeoutMs, what) {
   });
 }
 
-/** A port that was free a moment ago (bind 0, read it, close). */
-function freePort() {
+/** A port that was free a moment ago (bind 0, read it, close); a UDP one for protocol 'udp'. */
+function freePort(protocol = 'tcp') {
+  if (protocol === 'udp') {
+    return new Promise((resolve, reject) => {
+      const s = dgram.createSocket('udp4');
+      s.on('error', reject);
+      s.bind(0, HOST, () => {
+        const { port } = s.address();
+        s.close(() => resolve(port));
+      });
+    });
+  }
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.on('error', reject);
@@ -157,6 +168,39 @@ async function waitForPort(port, child, timeoutMs, what) {
   }
 }
 
+/**
+ * UDP has no connect to poll: send a small datagram to HOST:port every 50 ms
+ * until one comes back (the proxy listens and reaches the echo backend), or
+ * `child` exits, or the timeout passes. The probe's session in the proxy is
+ * one more idle entry; it does not carry load.
+ */
+function waitForUdpEcho(port, child, timeoutMs, what) {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket('udp4');
+    let lastError = '';
+    const done = (err) => {
+      clearInterval(tick);
+      clearTimeout(timer);
+      if (child) child.off('exit', onExit);
+      try { sock.close(); } catch { /* closed */ }
+      if (err) reject(err);
+      else resolve();
+    };
+    const onExit = () => done(new Error(`${what} exited (code ${child.exitCode}) before answering on udp ${HOST}:${port}: ${child.stderrText.trim()}`));
+    sock.on('error', (err) => { lastError = err.code || err.message; }); // ECONNREFUSED until it binds
+    sock.on('message', () => done(null));
+    const probe = Buffer.from('fulcrum-bench-ready-probe-0000000000000000000000000000000000000');
+    let connected = false;
+    const tick = setInterval(() => { if (connected) sock.send(probe); }, 50);
+    const timer = setTimeout(() => done(new Error(`${what}: no echo on udp ${HOST}:${port} after ${timeoutMs} ms${lastError ? ` (${lastError})` : ''}: ${child ? child.stderrText.trim() : ''}`)), timeoutMs);
+    if (child) {
+      if (child.exitCode !== null || child.signalCode !== null) { onExit(); return; }
+      child.on('exit', onExit);
+    }
+    sock.connect(port, HOST, () => { connected = true; sock.send(probe); });
+  });
+}
+
 /** utime+stime of `pid` in seconds, or null when it cannot be read. */
 function cpuSeconds(pid) {
   try {
@@ -180,5 +224,5 @@ function rssMiB(pid) {
 
 module.exports = {
   HOST, hasTaskset, spawnPinned, stopChild, killAllSync, waitForJsonLine,
-  freePort, waitForPort, cpuSeconds, rssMiB, children,
+  freePort, waitForPort, waitForUdpEcho, cpuSeconds, rssMiB, children,
 };

@@ -2,22 +2,23 @@
 // fulcrum benchmark harness: runs each scenario against each contender, prints a
 // table and writes benchmarks/out/results.json. See benchmarks/README.md.
 //   node benchmarks/run.js [--duration SECONDS] [--only NAME[,NAME...]]
-// NAME is a scenario (rr, connrate, bulk) or a contender (direct, fulcrum).
+// NAME is a scenario (rr, connrate, bulk, udp) or a contender (direct, fulcrum, nginx).
 
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const proc = require('./proc');
-const { CONTENDERS, BASELINE } = require('./contenders');
+const { CONTENDERS, BASELINE, SUBJECT, PEERS } = require('./contenders');
 
 const LOAD_CORE = 0; // backend + load generator
 const PROXY_CORE = 1; // the proxy under test
 const OUT_DIR = path.join(__dirname, 'out');
 
 const SCENARIOS = [
-  { name: 'rr', backend: 'rr', unit: 'req/s', what: '50 keepalive conns, 64 B request → 64 B reply' },
-  { name: 'connrate', backend: 'rr', unit: 'conn/s', what: '50 loops: connect, 64 B → 64 B, close' },
-  { name: 'bulk', backend: 'sink', unit: 'MiB/s', what: '1 conn, 64 KiB writes with backpressure to a sink' },
+  { name: 'rr', protocol: 'tcp', backend: 'rr', unit: 'req/s', what: '50 keepalive conns, 64 B request → 64 B reply' },
+  { name: 'connrate', protocol: 'tcp', backend: 'rr', unit: 'conn/s', what: '50 loops: connect, 64 B → 64 B, close' },
+  { name: 'bulk', protocol: 'tcp', backend: 'sink', unit: 'MiB/s', what: '1 conn, 64 KiB writes with backpressure to a sink' },
+  { name: 'udp', protocol: 'udp', backend: 'udp', unit: 'dgram/s', what: '32 UDP sockets × 2 outstanding 64 B datagrams → 64 B echo' },
 ];
 
 function parseArgs(argv) {
@@ -84,13 +85,13 @@ async function runLoad(scenario, port, durationMs, proxyPid) {
 
 async function runOne(scenario, contender, backendPorts, durationMs) {
   const row = { scenario: scenario.name, contender: contender.name, unit: scenario.unit };
-  const why = contender.unavailable();
+  const why = contender.unavailable(scenario.protocol);
   if (why) return { ...row, skipped: why };
-  const target = await contender.start({ backendPort: backendPorts[scenario.backend], core: PROXY_CORE });
+  const target = await contender.start({ backendPort: backendPorts[scenario.backend], core: PROXY_CORE, protocol: scenario.protocol });
   try {
     const res = await runLoad(scenario.name, target.port, durationMs, target.pid);
     const proxy = target.pid ? { proxyPid: target.pid, proxyRssMiB: proc.rssMiB(target.pid) } : {};
-    const ops = scenario.name === 'bulk' ? res.bytes / 1024 ** 2 : res.ops; // per MiB for bulk
+    const ops = scenario.name === 'bulk' ? res.bytes / 1024 ** 2 : res.ops; // per MiB for bulk, per round trip for udp
     if (res.proxyCpuSeconds !== null && ops > 0) proxy.proxyCpuUsPerOp = (res.proxyCpuSeconds * 1e6) / ops;
     return { ...row, ...res, ...proxy };
   } finally {
@@ -104,22 +105,50 @@ function figure(r) {
   return r.scenario === 'bulk' ? r.mibPerSec : r.perSec;
 }
 
+const ok = (r) => r && !r.skipped && !r.error;
+
+/**
+ * r.vs[NAME] = { throughput, p99 } ratios: every contender against BASELINE,
+ * and SUBJECT (fulcrum) against each of PEERS that ran the same scenario.
+ * Throughput ratio > 1 is better, p99 ratio < 1 is better.
+ */
+function addRatios(rows) {
+  for (const r of rows) {
+    if (!ok(r) || r.contender === BASELINE) continue;
+    const against = [BASELINE, ...(r.contender === SUBJECT ? PEERS : [])];
+    for (const name of against) {
+      const other = rows.find((o) => o.scenario === r.scenario && o.contender === name && ok(o));
+      if (!other) continue;
+      r.vs = r.vs || {};
+      r.vs[name] = {
+        throughput: figure(other) > 0 ? figure(r) / figure(other) : null,
+        p99: r.p99Us && other.p99Us ? r.p99Us / other.p99Us : null,
+      };
+    }
+  }
+}
+
 function printTable(rows) {
-  const header = ['scenario', 'contender', 'throughput', 'p50 µs', 'p99 µs', 'proxy CPU s (%core)', 'proxy RSS MiB', 'errors', `÷ ${BASELINE}`, `p99 ÷ ${BASELINE}`];
+  const peers = PEERS.filter((p) => rows.some((r) => r.contender === p && ok(r)));
+  const hasUdp = rows.some((r) => r.scenario === 'udp' && ok(r));
+  const header = ['scenario', 'contender', 'throughput', 'p50 µs', 'p99 µs', 'proxy CPU s (%core)', 'proxy RSS MiB', 'errors', ...(hasUdp ? ['lost'] : []),
+    `÷ ${BASELINE}`, `p99 ÷ ${BASELINE}`, ...peers.flatMap((p) => [`${SUBJECT} ÷ ${p}`, `p99 ÷ ${p}`])];
   const lines = [header];
   for (const r of rows) {
-    const base = rows.find((b) => b.scenario === r.scenario && b.contender === BASELINE && !b.skipped && !b.error);
-    if (r.skipped || r.error) {
-      lines.push([r.scenario, r.contender, r.skipped ? `skipped: ${r.skipped}` : `ERROR: ${r.error}`, '', '', '', '', '', '', '']);
+    if (!ok(r)) {
+      lines.push([r.scenario, r.contender, r.skipped ? `skipped: ${r.skipped}` : `ERROR: ${r.error}`, ...header.slice(3).map(() => '')]);
       continue;
     }
-    const ratio = base && r.contender !== BASELINE ? fmt(figure(r) / figure(base), 2) : '';
-    const p99Ratio = base && r.contender !== BASELINE && r.p99Us && base.p99Us ? fmt(r.p99Us / base.p99Us, 2) : '';
+    const vs = (name) => {
+      const v = r.vs && r.vs[name];
+      return v ? [fmt(v.throughput, 2), v.p99 === null ? '' : fmt(v.p99, 2)] : ['', ''];
+    };
     const cpu = r.proxyCpuSeconds === null || r.proxyCpuSeconds === undefined ? '-' : `${fmt(r.proxyCpuSeconds, 2)} (${fmt((100 * r.proxyCpuSeconds) / r.seconds)}%)`;
     const note = r.scenario === 'bulk' && !r.confirmed ? ' (unconfirmed)' : r.capped ? ' (capped)' : '';
     lines.push([
       r.scenario, r.contender, `${fmt(figure(r), r.scenario === 'bulk' ? 1 : 0)} ${r.unit}${note}`,
-      fmt(r.p50Us), fmt(r.p99Us), cpu, fmt(r.proxyRssMiB, 1), fmt(r.errors), ratio, p99Ratio,
+      fmt(r.p50Us), fmt(r.p99Us), cpu, fmt(r.proxyRssMiB, 1), fmt(r.errors), ...(hasUdp ? [r.scenario === 'udp' ? fmt(r.lost) : ''] : []),
+      ...vs(BASELINE), ...peers.flatMap((p) => vs(p)),
     ]);
   }
   const widths = header.map((_, i) => Math.max(...lines.map((l) => String(l[i]).length)));
@@ -163,13 +192,14 @@ async function main() {
   }
 
   process.stdout.write('\n');
+  addRatios(rows);
   printTable(rows);
   fs.mkdirSync(OUT_DIR, { recursive: true });
   const file = path.join(OUT_DIR, 'results.json');
   const meta = {
     date: new Date().toISOString(), node: process.version, os: `${os.type()} ${os.release()}`, cpus: os.cpus().length,
     cpuModel: os.cpus()[0] && os.cpus()[0].model, pinned, loadAvgAtStart: load1, loadCore: LOAD_CORE, proxyCore: PROXY_CORE, durationSeconds: opts.duration,
-    scenarios: scenarios.map(({ name, unit, what }) => ({ name, unit, what })),
+    scenarios: scenarios.map(({ name, protocol, unit, what }) => ({ name, protocol, unit, what })),
   };
   fs.writeFileSync(file, `${JSON.stringify({ ...meta, results: rows }, null, 2)}\n`);
   process.stdout.write(`\nwrote ${path.relative(process.cwd(), file)}\n`);
