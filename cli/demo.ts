@@ -1,4 +1,5 @@
 import net from 'node:net';
+import path from 'node:path';
 import { validateConfig } from '../src/config';
 import { FulcrumError } from '../src/errors';
 import { start } from '../src/index';
@@ -54,6 +55,9 @@ export async function demoCommand(opts: { port?: string }): Promise<void> {
   const handle = await start(config);
   const listen = handle.addresses.get('demo')!;
   const adminUrl = `http://${handle.admin!.text}`;
+  // How this CLI was started, so the hints can be pasted as they are.
+  const script = process.argv[1] ?? 'fulcrum';
+  const self = path.basename(script) === 'fulcrum' ? 'fulcrum' : `node ${path.relative(process.cwd(), script) || script}`;
   process.stdout.write(
     [
       '',
@@ -65,8 +69,8 @@ export async function demoCommand(opts: { port?: string }): Promise<void> {
       `  for i in 1 2 3 4; do echo hello | nc -N ${listen.host} ${listen.port}; done   (OpenBSD nc; use -q1 with traditional nc)`,
       '',
       `Admin API on ${adminUrl}:`,
-      `  npx fulcrum status --admin ${adminUrl}`,
-      `  npx fulcrum drain demo ${addresses[0]} --admin ${adminUrl}     (then enable it again)`,
+      `  ${self} status --admin ${adminUrl}`,
+      `  ${self} drain demo ${addresses[0]} --admin ${adminUrl}     (then enable it again)`,
       `  curl ${adminUrl}/metrics`,
       '',
       'One access-log line (JSON) is printed per closed connection. Ctrl-C stops.',

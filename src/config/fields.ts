@@ -11,7 +11,6 @@ import { parseCidr } from '../admission/cidr';
 import type { CidrSpec, Endpoint } from './types';
 
 export const REQUIRED = 'is required';
-export const NOT_YET = 'not supported yet in this version';
 export const NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
 
 function field<T>(check: (value: unknown) => T) {
@@ -115,6 +114,15 @@ function parseHex(v: unknown, allowAny: boolean): Buffer {
   throw new Error(`must be hex bytes like "ffffffff54536f75726365"${allowAny ? ' or "any"' : ''} (got ${describeValue(v)})`);
 }
 
+/** The pair's shared secret: required (heartbeats are authenticated), and long enough to matter. */
+export function requiredKey() {
+  return field((v): string => {
+    if (v === undefined) throw new Error('is required: heartbeats are authenticated with HMAC-SHA256 under this key');
+    if (typeof v !== 'string' || v.length < 16) throw new Error('must be a string of at least 16 characters (use "${FULCRUM_PEER_KEY}")');
+    return v;
+  });
+}
+
 export function optionalString() {
   return field((v): string | undefined => {
     if (v === undefined) return undefined;
@@ -159,9 +167,4 @@ function checkName(v: unknown): string {
   return v;
 }
 
-/** Keys that DESIGN.md announces but this version does not implement: refused, never silently ignored. */
-export const notYet = field((v): undefined => {
-  if (v !== undefined) throw new Error(NOT_YET);
-  return undefined;
-});
 

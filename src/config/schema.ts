@@ -5,7 +5,7 @@
  * zod issues become "path: reason" problems here.
  */
 import { z } from 'zod';
-import { REQUIRED, bool, cidrList, duration, endpoint, hexBytes, hexOrAny, integer, notYet, number, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
+import { REQUIRED, bool, cidrList, duration, endpoint, hexBytes, hexOrAny, integer, requiredKey, number, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
 import { type ConfigProblem, type PathSegment, describeValue } from './problems';
 import { closestKey } from './suggest';
 export { NAME_PATTERN } from './fields';
@@ -76,6 +76,21 @@ const udpShape = {
   recvBufferSize: optionalInteger(1024, 1 << 30),
   sendBufferSize: optionalInteger(1024, 1 << 30),
   allowPrivilegedSources: bool(false),
+};
+const peerShape = {
+  id: requiredName(),
+  priority: integer(1, 255, 100),
+  listen: endpoint(false),
+  peers: z.array(endpoint(false), { error: (iss) => (iss.input === undefined ? REQUIRED : `must be a list of addresses like ["192.0.2.2:7946"] (got ${describeValue(iss.input)})`) }).min(1, { error: 'must list at least one peer' }),
+  key: requiredKey(),
+  advertInterval: duration('100ms', { positive: true }),
+  preempt: bool(true),
+  preemptDelay: duration('0s'),
+  standby: oneOf(['closed', 'open'] as const, 'closed'),
+  onMaster: optionalString(),
+  onBackup: optionalString(),
+  hookTimeout: duration('10s', { positive: true }),
+  maxSkew: duration('2s', { positive: true }),
 };
 const perSourceShape = {
   maxConnections: optionalInteger(1, 1_000_000),
@@ -161,7 +176,7 @@ const rootShape = {
     'services',
   ),
   admin: mapping(adminShape, 'admin settings').prefault({}),
-  peer: notYet,
+  peer: mapping(peerShape, 'peer settings').optional(),
 };
 
 export const configSchema = z
@@ -175,6 +190,7 @@ export const configSchema = z
     (c): FulcrumConfig => ({
       log: c.log,
       shutdownTimeout: c.shutdownTimeout,
+      peer: c.peer ?? null,
       admin: !c.admin.enabled ? null : { listen: c.admin.listen, ...(c.admin.token !== undefined && { token: c.admin.token }) },
       services: c.services,
     }),
@@ -190,6 +206,7 @@ const KEYS_AT: Record<string, readonly string[]> = {
   'services[].perSource': Object.keys(perSourceShape),
   'services[].udp': Object.keys(udpShape),
   admin: Object.keys(adminShape),
+  peer: Object.keys(peerShape),
   'services[].backends[]': Object.keys(backendShape),
 };
 

@@ -118,6 +118,25 @@ export interface ServiceConfig {
   udp: UdpConfig;
 }
 
+/** The active/standby pair (src/manager/peer/). */
+export interface PeerConfig {
+  id: string;
+  priority: number;
+  listen: Endpoint;
+  peers: Endpoint[];
+  key: string;
+  advertInterval: number;
+  preempt: boolean;
+  preemptDelay: number;
+  /** closed: a BACKUP node keeps its service listeners closed; open: both nodes listen (a VIP decides). */
+  standby: 'closed' | 'open';
+  onMaster?: string;
+  onBackup?: string;
+  hookTimeout: number;
+  /** Adverts whose timestamp is further than this from our clock are rejected. */
+  maxSkew: number;
+}
+
 export interface AdminConfig {
   listen: Endpoint;
   token?: string;
@@ -134,5 +153,7 @@ export interface FulcrumConfig {
   shutdownTimeout: number;
   /** The HTTP admin API; null when turned off (`admin: { enabled: false }`). */
   admin: AdminConfig | null;
+  /** Active/standby pair; null when this node runs alone. */
+  peer: PeerConfig | null;
   services: ServiceConfig[];
 }

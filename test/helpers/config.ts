@@ -42,5 +42,5 @@ export function tcpService(backends: BackendConfig[], extra: Partial<ServiceConf
 }
 
 export function fulcrumConfig(services: ServiceConfig[], extra: Partial<FulcrumConfig> = {}): FulcrumConfig {
-  return { log: { level: 'silent', connections: false }, shutdownTimeout: 30000, admin: null, services, ...extra };
+  return { log: { level: 'silent', connections: false }, shutdownTimeout: 30000, admin: null, peer: null, services, ...extra };
 }

@@ -206,6 +206,7 @@ services:
       log: { level: 'debug', connections: true },
       shutdownTimeout: 10_000,
       admin: { listen: ep('127.0.0.1', 9090) },
+      peer: null,
       services: [
         {
           name: 'pg',
@@ -400,16 +401,24 @@ services:
     ]);
   });
 
-  test('peer is refused, not ignored', () => {
-    const yaml = `
-peer: { id: lb-a }
-services:
-  - name: a
-    listen: 0.0.0.0:80
-    backends: [{ address: 10.0.0.1:80 }]
-`;
-    expect(problems(yaml)).toEqual(['peer: not supported yet in this version']);
+  test('peer: defaults, required key, and field checks', () => {
+    const svc = `services: [{ name: a, listen: 127.0.0.1:0, backends: [{ address: 10.0.0.1:80 }] }]\n`;
+    const ok = parseConfigText(`peer: { id: lb-a, listen: 127.0.0.1:7946, peers: [127.0.0.2:7946], key: "\${K}" }\n${svc}`, { env: { K: 'a-long-enough-shared-key' } });
+    expect(ok.peer).toMatchObject({
+      id: 'lb-a', priority: 100, key: 'a-long-enough-shared-key', advertInterval: 100, preempt: true, preemptDelay: 0,
+      standby: 'closed', hookTimeout: 10_000, maxSkew: 2000, listen: { text: '127.0.0.1:7946' }, peers: [{ text: '127.0.0.2:7946' }],
+    });
+    expect(parseConfigText(svc, { env: {} }).peer).toBeNull();
+    expect(problems(`peer: { id: lb-a, priority: 300, listen: 127.0.0.1:7946, peers: [], key: short }\n${svc}`)).toEqual([
+      'peer.priority: must be an integer between 1 and 255 (got 300)',
+      'peer.peers: must list at least one peer',
+      'peer.key: must be a string of at least 16 characters (use "${FULCRUM_PEER_KEY}")',
+    ]);
+    expect(problems(`peer: { id: lb-a, listen: 127.0.0.1:7946, peers: [127.0.0.2:7946] }\n${svc}`)).toEqual([
+      'peer.key: is required: heartbeats are authenticated with HMAC-SHA256 under this key',
+    ]);
   });
+
 
   test('admin: defaults, off switch, token, and no exposure without a token', () => {
     const svc = `services: [{ name: a, listen: 127.0.0.1:0, backends: [{ address: 10.0.0.1:80 }] }]\n`;
