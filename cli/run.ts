@@ -93,7 +93,7 @@ export function stopOnSignals(beforeExit?: () => Promise<void> | void): { starte
     signals++;
     if (signals > 1) {
       rootLogger.warn({ signal }, 'second signal: closing all sessions now');
-      for (const s of handle?.manager.services ?? []) s.proxy.abortAll();
+      handle?.manager.abortAll();
       return;
     }
     rootLogger.info({ signal }, 'signal received');

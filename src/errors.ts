@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   ERR_FULCRUM_BAD_REQUEST: 'an admin API request is malformed: unknown route, wrong method, bad JSON or value (HTTP 400/404/405)',
   ERR_FULCRUM_UNAUTHORIZED: 'an admin API request lacks the right bearer token (HTTP 401)',
   ERR_FULCRUM_ADMIN: 'the admin API could not be reached or answered with an error (fulcrum status/drain/enable/disable)',
+  ERR_FULCRUM_STOPPING: 'a reload was asked while fulcrum is stopping (HTTP 409)',
   ERR_FULCRUM_RELOAD_UNAVAILABLE: 'reload was asked of a fulcrum started without a config file (quick mode or the demo)',
 } as const;
 

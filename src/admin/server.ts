@@ -26,6 +26,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   ERR_FULCRUM_UNAUTHORIZED: 401,
   ERR_FULCRUM_NOT_FOUND: 404,
   ERR_FULCRUM_RELOAD_UNAVAILABLE: 409,
+  ERR_FULCRUM_STOPPING: 409,
 };
 
 /** Statuses node:http itself would send for these parser errors (a clientError listener replaces its defaults). */

@@ -87,6 +87,9 @@ export function checkProtocolKeys(raw: unknown): ConfigProblem[] {
     if (!isPlainObject(service)) return;
     const at = (...rest: Array<string | number>) => ['services', i, ...rest];
     const udp = service.protocol === 'udp';
+    if (isPlainObject(service.perSource) && service.perSource.burst !== undefined && service.perSource.ratePerSecond === undefined) {
+      problems.push({ path: at('perSource', 'burst'), reason: 'needs perSource.ratePerSecond (burst is the size of the rate limit bucket)' });
+    }
     if (!udp) {
       if (service.udp !== undefined) problems.push({ path: at('udp'), reason: 'only for protocol: udp' });
       if (isPlainObject(service.health) && service.health.udpProbe !== undefined) {

@@ -3,6 +3,7 @@ import { loadConfigFile } from '../config';
 import type { Endpoint, FulcrumConfig } from '../config/types';
 import { FulcrumError } from '../errors';
 import { rootLogger, setLogLevel, type Logger } from '../log';
+import { HealthFlag } from '../pool/backend';
 import { VERSION } from '../version';
 import { diffServices } from './reload';
 import { Service } from './service';
@@ -89,6 +90,9 @@ export class Manager implements ControlPlane {
 
   backendAction(serviceName: string, backendName: string, action: BackendAction): BackendStatus {
     const { service, backend } = this.lookup(serviceName, backendName);
+    if (backend.health & HealthFlag.Removed) {
+      throw new FulcrumError('ERR_FULCRUM_BAD_REQUEST', `backend "${backend.name}" of service "${service.name}" was removed by a reload and is draining; it cannot be changed`);
+    }
     service.states.act(backend, action);
     this.log.info({ service: service.name, backend: backend.name, action }, 'operator action');
     return backendStatus(service, backend);
@@ -116,6 +120,7 @@ export class Manager implements ControlPlane {
   /** Re-read the config file and apply the difference. An invalid file leaves everything as it was. */
   reload(): Promise<ReloadReport> {
     const run = this.reloading.then(() => {
+      if (this.stopping !== null) throw new FulcrumError('ERR_FULCRUM_STOPPING', 'fulcrum is stopping: reload refused');
       if (this.configFile === null) {
         throw new FulcrumError('ERR_FULCRUM_RELOAD_UNAVAILABLE', 'fulcrum was started without a config file (quick mode or demo): nothing to reload');
       }
@@ -127,6 +132,7 @@ export class Manager implements ControlPlane {
 
   /** Apply a new config: new listeners first (so a failure changes nothing), then in-place updates, then retirements. */
   async apply(next: FulcrumConfig): Promise<ReloadReport> {
+    if (this.stopping !== null) throw new FulcrumError('ERR_FULCRUM_STOPPING', 'fulcrum is stopping: reload refused');
     const plan = diffServices(this.services, next.services);
     const started: Service[] = [];
     try {
@@ -169,7 +175,13 @@ export class Manager implements ControlPlane {
     return this.stopping;
   }
 
+  /** Close every session now, retiring services included (a second signal). */
+  abortAll(): void {
+    for (const s of [...this.services, ...this.retiring]) s.proxy.abortAll();
+  }
+
   private async drainAndStop(deadlineMs: number): Promise<StopResult> {
+    await this.reloading; // a reload in flight finishes first, so everything it started is drained too
     const all = () => [...this.services, ...this.retiring];
     const live = () => all().reduce((n, s) => n + s.proxy.sessions.size, 0);
     for (const s of all()) {

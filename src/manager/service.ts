@@ -35,6 +35,8 @@ export class Service {
   readonly states: BackendStates;
   private readonly slowStart: SlowStart;
   private checker: HealthChecker | null = null;
+  /** Backends that had a first health verdict (later ones are recoveries: slow start). Kept across reloads. */
+  private readonly verdictSeen = new Set<Backend>();
   private readonly log: Logger;
   /** The bound address (port resolved when the config asked for port 0). */
   address: Endpoint | null = null;
@@ -92,12 +94,26 @@ export class Service {
 
   /** The first round of health checks completes (bounded by the timeout) before the listener opens. */
   async start(): Promise<Endpoint> {
-    if (this.checker !== null) {
-      for (const b of this.pool.backends) this.checker.add(b);
-      await this.checker.firstRound();
-    }
+    await this.startChecks();
+    return this.listen();
+  }
+
+  async startChecks(): Promise<void> {
+    if (this.checker === null) return;
+    for (const b of this.pool.backends) this.checker.add(b);
+    await this.checker.firstRound();
+  }
+
+  /** Open the listener (again, after a failover pair made this node master); no-op when open. */
+  async listen(): Promise<Endpoint> {
+    if (this.proxy.listening && this.address !== null) return this.address;
     this.address = await this.proxy.listen(this.config.listen);
     return this.address;
+  }
+
+  /** Close the listener (this node became a standby); live TCP sessions go on until they end. */
+  closeListener(): void {
+    this.proxy.stopAccepting();
   }
 
   /** Stop health checks and timers (the proxy is stopped by the manager). */
@@ -110,6 +126,8 @@ export class Service {
   /** Apply a reloaded config whose listen address and protocol are unchanged: the listening socket stays. */
   async apply(next: ServiceConfig): Promise<void> {
     const prev = this.config;
+    // Everything that can throw is built before any state changes.
+    const balancer = next.balance !== prev.balance ? createBalancer(next.balance) : null;
     this.config = next;
     const admission = admissionFor(next);
     const tcp = this.tcp;
@@ -137,16 +155,21 @@ export class Service {
     this.states.onBackendDown = next.onBackendDown;
     this.states.drainTimeout = next.drainTimeout;
     this.slowStart.setWindow(next.slowStart);
-    if (next.balance !== prev.balance) {
-      this.balancer = createBalancer(next.balance);
-      this.proxy.balancer = this.balancer;
+    if (balancer !== null) {
+      // Filled before it is installed: an empty balancer would refuse clients until the next rebuild.
+      balancer.rebuild(this.pool.usable);
+      this.balancer = balancer;
+      this.proxy.balancer = balancer;
     }
     if (JSON.stringify(next.health) !== JSON.stringify(prev.health)) {
       this.checker?.stop();
       this.checker = next.health.enabled && canCheck(next) ? this.createChecker(next.health) : null;
       for (const b of this.pool.backends) {
-        if (this.checker !== null && !(b.health & HealthFlag.Removed)) this.checker.add(b);
-        else if (this.checker === null) this.states.update(b, 0, HealthFlag.FailedActiveCheck | HealthFlag.FailedPassiveCheck);
+        if (this.checker !== null && !(b.health & HealthFlag.Removed)) {
+          this.checker.add(b);
+          // Carry the verdict over: a backend that is down still needs `rise` good checks.
+          if (b.health & (HealthFlag.FailedActiveCheck | HealthFlag.FailedPassiveCheck)) this.checker.passiveDown(b);
+        } else if (this.checker === null) this.states.update(b, 0, HealthFlag.FailedActiveCheck | HealthFlag.FailedPassiveCheck);
       }
     }
     await this.applyBackends(next.backends);
@@ -200,7 +223,7 @@ export class Service {
   }
 
   private createChecker(health: HealthConfig): HealthChecker {
-    const seen = new Set<Backend>();
+    const seen = this.verdictSeen;
     // Health checks never send a PROXY header unless asked: then a LOCAL one (no client behind it).
     const greeting = health.proxyProtocol ? encodeV2(null) : undefined;
     return new HealthChecker({

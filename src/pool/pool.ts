@@ -22,8 +22,10 @@ export class Pool extends EventEmitter {
     return this.snapshot;
   }
 
+  /** By name or address; a live backend wins over one a reload removed that is still draining under the same name. */
   find(name: string): Backend | undefined {
-    return this.backends.find((b) => b.name === name || b.address.text === name);
+    const matches = (b: Backend) => b.name === name || b.address.text === name;
+    return this.backends.find((b) => matches(b) && !(b.health & HealthFlag.Removed)) ?? this.backends.find(matches);
   }
 
   /** Add a backend (reload); it takes traffic once no health reason is set. */

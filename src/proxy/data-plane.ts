@@ -16,6 +16,7 @@ export interface DataPlane {
   readonly sessions: { readonly size: number };
   readonly sessionTime: LatencyHistogram;
   listen(endpoint: Endpoint): Promise<Endpoint>;
+  readonly listening: boolean;
   stopAccepting(): void;
   abortAll(): void;
   whenIdle(): Promise<void>;

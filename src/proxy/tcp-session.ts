@@ -315,26 +315,41 @@ function onClientData(this: SessionSocket, chunk: Buffer): void {
   if (!this.session.upstream!.write(chunk)) this.pause();
 }
 
-/** acceptProxy is on and this client is not trusted: a PROXY header from it is a spoofing attempt. */
+/**
+ * acceptProxy is on and this client is not trusted: a PROXY header from it is
+ * a spoofing attempt. The first bytes are held (at most 12, the v2 signature)
+ * until they either match a signature or cannot, so a header split across
+ * segments is caught and "P" or an empty line from a normal client is not.
+ */
 function onFirstClientData(this: SessionSocket, chunk: Buffer): void {
-  this.removeListener('data', onFirstClientData);
   const s = this.session;
-  if (looksLikeProxyHeader(chunk)) return s.refuse('proxy_untrusted');
+  const head = s.pending === null ? chunk : Buffer.concat([s.pending, chunk]);
+  const verdict = proxySignature(head);
+  if (verdict === 'yes') return s.refuse('proxy_untrusted');
+  if (verdict === 'maybe') {
+    s.pending = head;
+    return;
+  }
+  s.pending = null;
+  this.removeListener('data', onFirstClientData);
   this.on('data', onClientData);
-  if (!s.upstream!.write(chunk)) this.pause();
+  if (!s.upstream!.write(head)) this.pause();
 }
 
 const V1_PREFIX = Buffer.from('PROXY ');
 const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+const SIGNATURES = [V1_PREFIX, V2_SIGNATURE];
 
-function looksLikeProxyHeader(chunk: Buffer): boolean {
-  return startsWith(chunk, V1_PREFIX) || startsWith(chunk, V2_SIGNATURE);
-}
-
-/** True when chunk begins with sig, or is a prefix of it (a header split across reads). */
-function startsWith(chunk: Buffer, sig: Buffer): boolean {
-  const n = Math.min(chunk.length, sig.length);
-  return n > 0 && sig.compare(chunk, 0, n, 0, n) === 0;
+/** 'yes' when head starts with a PROXY signature, 'maybe' while it is a shorter prefix of one, else 'no'. */
+function proxySignature(head: Buffer): 'yes' | 'maybe' | 'no' {
+  let maybe = false;
+  for (const sig of SIGNATURES) {
+    const n = Math.min(head.length, sig.length);
+    if (sig.compare(head, 0, n, 0, n) !== 0) continue;
+    if (n === sig.length) return 'yes';
+    maybe = true;
+  }
+  return maybe ? 'maybe' : 'no';
 }
 
 function onUpstreamData(this: SessionSocket, chunk: Buffer): void {
@@ -351,6 +366,11 @@ function onClientDrain(this: SessionSocket): void {
 
 function onClientEnd(this: SessionSocket): void {
   const s = this.session;
+  if (s.pending !== null) {
+    // Bytes held by the untrusted-PROXY check (a short prefix) still belong to the stream.
+    s.upstream!.write(s.pending);
+    s.pending = null;
+  }
   s.upstream!.end();
   s.halfClosed();
 }

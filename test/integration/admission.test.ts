@@ -235,6 +235,25 @@ test('acceptProxy: malformed, slow and untrusted headers are closed and counted'
   expect(await roundTripFrom(port, '127.0.0.2', 'plain')).toBe('plain');
   expect(await roundTripFrom(port, '127.0.0.2', 'PROXY TCP4 10.0.0.1 10.0.0.2 1 2\r\n')).not.toContain('PROXY');
   expect(svc.tcp!.rejects.proxy_untrusted).toBe(1);
+  // A short first chunk that only looks like the start of a header is held, not refused...
+  const ping = await connectFrom(port, '127.0.0.2');
+  const pong = outcome(ping);
+  ping.write('P');
+  await new Promise((r) => setTimeout(r, 30));
+  ping.end('ING');
+  expect(await pong).toBe('PING');
+  const crlf = await connectFrom(port, '127.0.0.2');
+  const echoed = outcome(crlf);
+  crlf.end('\r\n');
+  expect(await echoed).toBe('\r\n');
+  // ...and a header split across segments is still caught.
+  const split = await connectFrom(port, '127.0.0.2');
+  const splitOutcome = outcome(split);
+  split.write('PRO');
+  await new Promise((r) => setTimeout(r, 30));
+  split.end('XY TCP4 10.0.0.1 10.0.0.2 1 2\r\n');
+  expect(await splitOutcome).not.toContain('PROXY');
+  expect(svc.tcp!.rejects.proxy_untrusted).toBe(2);
 });
 
 test('health checks send a PROXY v2 LOCAL header only with health.proxyProtocol', async () => {

@@ -127,3 +127,21 @@ test('reload without a config file is refused with a clear code', async () => {
   handles.push(h);
   await expect(h.reload()).rejects.toMatchObject({ code: 'ERR_FULCRUM_RELOAD_UNAVAILABLE' });
 });
+
+test('a reload that changes balance and adds a backend never leaves the service without a balancer; removed backends refuse operator actions; no reload while stopping', async () => {
+  const [a, b] = [await echo(), await echo()];
+  const listen = await freePort();
+  const svc = (balance: string, backends: string) =>
+    `  - name: web\n    listen: LISTEN\n    balance: ${balance}\n    health: { interval: 1s, timeout: 300ms }\n    backends: [${backends}]\n`;
+  const { h, file } = await startFrom(yaml(listen, svc('round-robin', `{ address: 127.0.0.1:${a}, name: a }`)));
+  fs.writeFileSync(file, yaml(listen, svc('least-conn', `{ address: 127.0.0.1:${b}, name: b }`)));
+  const reloading = h.reload();
+  // While the new backend's first check runs, clients are still served (by a).
+  expect(await roundTrip(listen)).toBe('ping');
+  await reloading;
+  expect(h.manager.services[0].tcp!.rejects.backends_full + h.manager.services[0].tcp!.rejects.no_backend).toBe(0);
+  expect(() => h.manager.backendAction('web', 'a', 'enable')).toThrow(expect.objectContaining({ code: 'ERR_FULCRUM_BAD_REQUEST' }));
+  const stopping = h.stop(2000);
+  await expect(h.reload()).rejects.toMatchObject({ code: 'ERR_FULCRUM_STOPPING' });
+  await stopping;
+});

@@ -449,6 +449,9 @@ services:
     expect(full.proxyProtocol).toBe('v2');
     expect(full.perSource).toEqual({ maxConnections: 10, ratePerSecond: 5, tableSize: 100_000 });
     expect(full.timeouts).toMatchObject({ halfClose: 10_000, maxLifetime: 3_600_000, proxyHeader: 1000 });
+    expect(problems(`${base}    perSource: { burst: 5 }\n`)).toEqual([
+      'services[0].perSource.burst: needs perSource.ratePerSecond (burst is the size of the rate limit bucket)',
+    ]);
     const bad = problems(`${base}    allow: [10.0.0.0/33, bogus]\n    proxyProtocol: v3\n    perSource: { maxConections: 1 }\n`);
     expect(bad[0]).toMatch(/^services\[0\]\.allow: .*10\.0\.0\.0\/33.*bogus/);
     expect(bad.slice(1)).toEqual([
