@@ -115,7 +115,7 @@ export function formatStatus(report: StatusReport): string {
   if (rows.length > 0) out.push(...alignTable([HEADER, ...rows]), '');
   if (report.services.length === 0) out.push('no services');
   for (const s of report.services) out.push(serviceLine(s));
-  out.push(`peer: ${report.peer === null ? 'not configured' : JSON.stringify(report.peer)}`);
+  out.push(`peer: ${describePeer(report.peer)}`);
   return `${out.join('\n')}\n`;
 }
 
@@ -127,4 +127,15 @@ function alignTable(rows: string[][]): string[] {
       .join('  ')
       .trimEnd(),
   );
+}
+
+/** "lb-a MASTER (priority 150, 3 transitions); lb-b backup heard 0.1s ago; rejected bad_mac 2". */
+export function describePeer(peer: StatusReport['peer']): string {
+  if (peer === null) return 'not configured';
+  const parts = [`${peer.id} ${peer.state.toUpperCase()} (priority ${peer.priority}, ${peer.transitions} transitions)`];
+  for (const p of peer.peers) parts.push(`${p.nodeId} ${p.state} priority ${p.priority}, heard ${(p.lastHeardMs / 1000).toFixed(1)}s ago from ${p.address}`);
+  if (peer.peers.length === 0) parts.push('no peer heard yet');
+  const rejected = Object.entries(peer.rejected).filter(([, n]) => n > 0);
+  if (rejected.length > 0) parts.push(`rejected ${rejected.map(([r, n]) => `${r} ${n}`).join(', ')}`);
+  return parts.join('; ');
 }

@@ -9,7 +9,7 @@ export interface FulcrumHandle {
   readonly manager: Manager;
   /** Bound address of the admin API, null when it is off. */
   readonly admin: Endpoint | null;
-  /** Bound address of each service by name (port resolved when the config said 0). */
+  /** Bound address of each listening service by name (port resolved when the config said 0; a standby in a pair has none). */
   readonly addresses: ReadonlyMap<string, Endpoint>;
   /** Stop accepting, let live sessions finish up to deadlineMs (default config.shutdownTimeout), close the rest. */
   stop(deadlineMs?: number): Promise<StopResult>;
@@ -24,7 +24,7 @@ export async function start(config: FulcrumConfig, options: { configFile?: strin
     admin: manager.adminAddress,
     get addresses() {
       const addresses = new Map<string, Endpoint>();
-      for (const s of manager.services) addresses.set(s.name, s.address!);
+      for (const s of manager.services) if (s.address !== null) addresses.set(s.name, s.address);
       return addresses;
     },
     stop: (deadlineMs) => manager.stop(deadlineMs),

@@ -43,6 +43,17 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
   const udpDatagrams = new Counter({ name: 'fulcrum_udp_datagrams_total', help: 'UDP datagrams: in = from clients (dropped ones included), out = replies sent to clients.', labelNames: ['service', 'direction'], registers });
   const udpDropped = new Counter({ name: 'fulcrum_udp_dropped_total', help: 'UDP datagrams dropped, by reason (acl, max_sessions, oversize, reply_ratio, ...).', labelNames: ['service', 'reason'], registers });
 
+  const peer = report.peer;
+  if (peer !== null) {
+    const peerState = new Gauge({ name: 'fulcrum_peer_state', help: 'This node in its failover pair: 0 backup, 1 master, 2 fault.', registers });
+    const transitions = new Counter({ name: 'fulcrum_peer_transitions_total', help: 'State changes of this node (backup, master, fault).', registers });
+    const peerRejected = new Counter({ name: 'fulcrum_peer_rejected_total', help: 'Heartbeats rejected, by reason (bad_mac, replay, stale_timestamp, bad_version, truncated, ...).', labelNames: ['reason'], registers });
+    const lastHeard = new Gauge({ name: 'fulcrum_peer_last_heard_seconds', help: 'Seconds since the last authentic heartbeat from each peer.', labelNames: ['peer'], registers });
+    peerState.set({ backup: 0, master: 1, fault: 2 }[peer.state]);
+    transitions.inc(peer.transitions);
+    for (const [reason, count] of Object.entries(peer.rejected)) peerRejected.inc({ reason }, count);
+    for (const p of peer.peers) lastHeard.set({ peer: p.nodeId }, p.lastHeardMs / 1000);
+  }
   for (const s of report.services) {
     accepted.inc({ service: s.name }, s.accepted);
     for (const [reason, count] of Object.entries(s.rejected)) rejected.inc({ service: s.name, reason }, count);

@@ -6,6 +6,7 @@ import { rootLogger, setLogLevel, type Logger } from '../log';
 import { HealthFlag } from '../pool/backend';
 import { VERSION } from '../version';
 import { diffServices } from './reload';
+import { Pair } from './pair';
 import { Service } from './service';
 import { backendStatus, serviceStatus } from './status-report';
 import type { BackendAction, BackendStatus, ControlPlane, ReloadReport, StatusReport } from './status';
@@ -26,6 +27,8 @@ export class Manager implements ControlPlane {
   /** Services a reload removed or replaced: no longer accepting, finishing their sessions. */
   private readonly retiring = new Set<Service>();
   admin: AdminServer | null = null;
+  /** The failover pair, when peer: is configured. */
+  pair: Pair | null = null;
   adminAddress: Endpoint | null = null;
   private stopping: Promise<StopResult> | null = null;
   private reloading: Promise<unknown> = Promise.resolve();
@@ -41,7 +44,14 @@ export class Manager implements ControlPlane {
     setLogLevel(config.log.level);
     const manager = new Manager(config, options.configFile ?? null, options.log ?? rootLogger);
     try {
-      for (const sc of config.services) manager.services.push(await manager.startService(sc));
+      // In a pair the listeners wait for the node to become MASTER (standby: closed).
+      const listen = config.peer === null || config.peer.standby === 'open';
+      for (const sc of config.services) manager.services.push(await manager.startService(sc, listen));
+      if (config.peer !== null) {
+        manager.pair = new Pair(config.peer, () => manager.services, manager.log);
+        await manager.pair.start();
+        manager.log.info({ peer: config.peer.id, priority: config.peer.priority, peers: config.peer.peers.map((p) => p.text) }, 'peer heartbeat started (backup until elected)');
+      }
       if (config.admin !== null) {
         manager.admin = new AdminServer(manager, config.admin, manager.log.child({ component: 'admin' }));
         const bound = await manager.admin.listen();
@@ -49,6 +59,7 @@ export class Manager implements ControlPlane {
         manager.log.info({ admin: bound.text }, 'admin API listening');
       }
     } catch (err) {
+      await manager.pair?.stop();
       for (const s of manager.services) {
         s.stop();
         s.proxy.stopAccepting();
@@ -58,12 +69,18 @@ export class Manager implements ControlPlane {
     return manager;
   }
 
-  private async startService(sc: FulcrumConfig['services'][number]): Promise<Service> {
+  private async startService(sc: FulcrumConfig['services'][number], listen = this.pair === null || this.pair.shouldListen): Promise<Service> {
     const service = new Service(sc, { logConnections: this.config.log.connections, log: this.log });
     try {
-      const bound = await service.start();
+      await service.startChecks();
       const up = service.pool.backends.filter((b) => b.usable).length;
-      this.log.info({ service: service.name, listen: bound.text, balance: sc.balance, backends: sc.backends.length, up }, 'service listening');
+      if (listen) {
+        const bound = await service.listen();
+        this.log.info({ service: service.name, listen: bound.text, balance: sc.balance, backends: sc.backends.length, up }, 'service listening');
+      } else {
+        this.log.info({ service: service.name, listen: sc.listen.text, balance: sc.balance, backends: sc.backends.length, up }, 'service ready (standby: not listening)');
+      }
+      this.pair?.attach(service);
     } catch (err) {
       service.stop();
       throw err;
@@ -84,7 +101,7 @@ export class Manager implements ControlPlane {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       configFile: this.configFile,
       services: this.services.map(serviceStatus),
-      peer: null,
+      peer: this.pair?.status() ?? null,
     };
   }
 
@@ -149,10 +166,13 @@ export class Manager implements ControlPlane {
     for (const s of plan.retire) this.retire(s);
     this.services.splice(0, this.services.length, ...next.services.map((sc) => started.find((s) => s.name === sc.name) ?? this.service(sc.name)!));
     if (this.admin !== null && next.admin !== null) this.admin.setToken(next.admin.token);
+    if (JSON.stringify(next.peer) !== JSON.stringify(this.config.peer)) {
+      this.log.warn('peer settings changed: they apply at the next restart');
+    }
     if (JSON.stringify(next.admin?.listen) !== JSON.stringify(this.config.admin?.listen)) {
       this.log.warn('admin.listen changed: the admin API keeps its address until a restart');
     }
-    this.config = { ...next, admin: this.config.admin === null ? null : { ...this.config.admin, token: next.admin?.token } };
+    this.config = { ...next, peer: this.config.peer, admin: this.config.admin === null ? null : { ...this.config.admin, token: next.admin?.token } };
     this.log.info(plan.report, 'configuration reloaded');
     return plan.report;
   }
@@ -182,6 +202,8 @@ export class Manager implements ControlPlane {
 
   private async drainAndStop(deadlineMs: number): Promise<StopResult> {
     await this.reloading; // a reload in flight finishes first, so everything it started is drained too
+    // Hand over first: priority-0 adverts let the peer take the services at once.
+    await this.pair?.stop();
     const all = () => [...this.services, ...this.retiring];
     const live = () => all().reduce((n, s) => n + s.proxy.sessions.size, 0);
     for (const s of all()) {

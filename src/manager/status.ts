@@ -1,3 +1,5 @@
+import type { PeerStatus } from './peer/peer';
+
 /**
  * The JSON shapes of `GET /status` and of the control plane the admin API
  * drives. The manager produces them; the admin API, metrics and `fulcrum
@@ -73,8 +75,8 @@ export interface StatusReport {
   /** The config file in use, null in quick mode. */
   configFile: string | null;
   services: ServiceStatus[];
-  /** Filled by the failover-pair issue; null when no peer is configured. */
-  peer: null;
+  /** The failover pair; null when no peer is configured. */
+  peer: PeerStatus | null;
 }
 
 export type BackendAction = 'drain' | 'enable' | 'disable';

@@ -31,6 +31,12 @@ export interface UdpProxyOptions extends Partial<UdpSettings> {
   allowPrivilegedSources?: boolean;
 }
 
+/** Failover pair UDP session sync: sessions created here are told; pins learned from the old master are asked. */
+export interface SessionSync {
+  created(proxy: UdpProxy, session: UdpSession): void;
+  pinned(proxy: UdpProxy, clientKey: string): string | undefined;
+}
+
 /** Reasons that mean "down": sessions move. Draining or removed backends keep theirs until idle or the drain deadline. */
 const DOWN = HealthFlag.FailedActiveCheck | HealthFlag.FailedPassiveCheck | HealthFlag.DisabledByOperator;
 const PICK_ATTEMPTS = 4;
@@ -64,6 +70,9 @@ export class UdpProxy {
   };
   acl: { check(ip: string): boolean };
   allowPrivilegedSources: boolean;
+  sync: SessionSync | null = null;
+  /** Backends by name, for pins learned from the peer (set by the service). */
+  backendByName: (name: string) => Backend | undefined = () => undefined;
   /** Received from clients (dropped ones included) and sent to clients. */
   datagramsIn = 0;
   datagramsOut = 0;
@@ -239,7 +248,10 @@ export class UdpProxy {
     // The first pick uses a reusable context: the session (the real one) is built once a backend exists.
     const ctx = this.scratch;
     ctx.sourceHash = hashSource(ip);
-    const backend = this.pickFor(ctx, null);
+    // A client the previous master pinned keeps its backend across the failover, whatever the balancer.
+    const pinnedName = this.sync?.pinned(this, key);
+    const pinned = pinnedName === undefined ? undefined : this.backendByName(pinnedName);
+    const backend = pinned !== undefined && pinned.usable ? pinned : this.pickFor(ctx, null);
     if (backend === null) {
       this.dropped.no_backend++;
       return null;
@@ -250,6 +262,7 @@ export class UdpProxy {
     this.sessionsTotal++;
     backend.active++;
     backend.total++;
+    this.sync?.created(this, s);
     return s;
   }
 

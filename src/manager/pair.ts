@@ -1,0 +1,164 @@
+import type { PeerConfig } from '../config/types';
+import type { Logger } from '../log';
+import type { SessionSync, UdpProxy } from '../proxy/udp-proxy';
+import type { UdpSession } from '../proxy/udp-session';
+import { runHook } from './peer/hooks';
+import { Peer, type PeerStatus } from './peer/peer';
+import type { PeerState } from './peer/state-machine';
+import type { SessionEntry } from './peer/wire';
+import type { Service } from './service';
+
+/** A full resync of every UDP pin this often, for a standby that started after the sessions did. */
+const FULL_SYNC_MS = 5000;
+const FULL_SYNC_MAX_ENTRIES = 20_000;
+
+/**
+ * What being one node of an active/standby pair means for the services:
+ * MASTER opens the listeners and runs onMaster; BACKUP and FAULT close them
+ * (standby: closed, so both nodes can share one port on one host) and run
+ * onBackup; a node whose services have no usable backend at all reports FAULT
+ * so a healthy peer takes over. Live TCP sessions on a node that steps down go
+ * on until they end. The master also sends its UDP session pins to the
+ * standby, which uses them for clients it sees after a failover.
+ */
+export class Pair implements SessionSync {
+  readonly peer: Peer;
+  private readonly pending: SessionEntry[] = [];
+  private readonly pins = new Map<string, Map<string, { backend: string; at: number }>>();
+  private syncTimer: NodeJS.Timeout | null = null;
+  private lastFullSync = 0;
+  private listenGeneration = 0;
+
+  constructor(
+    readonly config: PeerConfig,
+    private readonly services: () => readonly Service[],
+    private readonly log: Logger,
+  ) {
+    this.peer = new Peer(config, { onRole: (state) => this.onRole(state), onSessions: (entries) => this.learn(entries) }, log.child({ component: 'peer' }));
+  }
+
+  get state(): PeerState {
+    return this.peer.state;
+  }
+
+  /** Listeners are open on a MASTER, or on both nodes with standby: open. */
+  get shouldListen(): boolean {
+    return this.config.standby === 'open' || this.peer.state === 'master';
+  }
+
+  async start(): Promise<void> {
+    for (const s of this.services()) this.attach(s);
+    await this.peer.start();
+    this.syncTimer = setInterval(() => this.flushSync(), this.config.advertInterval);
+    this.syncTimer.unref();
+  }
+
+  /** A service (at start or added by a reload): fault tracking and UDP session sync. */
+  attach(service: Service): void {
+    service.pool.on('change', () => this.updateFault());
+    if (service.udp !== null) {
+      service.udp.sync = this;
+      service.udp.backendByName = (name) => service.pool.find(name);
+    }
+    this.updateFault();
+  }
+
+  /** FAULT when some service has backends but none usable: a healthy peer should serve instead. */
+  updateFault(): void {
+    const fault = this.services().some((s) => s.pool.backends.length > 0 && s.pool.usable.length === 0);
+    this.peer.setFault(fault);
+  }
+
+  async stop(): Promise<void> {
+    if (this.syncTimer !== null) clearInterval(this.syncTimer);
+    this.syncTimer = null;
+    await this.peer.stop();
+  }
+
+  status(): PeerStatus {
+    return this.peer.status();
+  }
+
+  private onRole(state: PeerState): void {
+    const generation = ++this.listenGeneration;
+    if (this.config.standby === 'closed') {
+      if (state === 'master') void this.openListeners(generation);
+      else for (const s of this.services()) s.closeListener();
+    }
+    const env = { FULCRUM_STATE: state.toUpperCase(), FULCRUM_PEER_ID: this.config.id, FULCRUM_PRIORITY: String(this.config.priority) };
+    void runHook(state === 'master' ? this.config.onMaster : this.config.onBackup, env, this.config.hookTimeout, this.log);
+  }
+
+  /** The old master may still hold a port for a moment (split brain on one host): retry each advert while still master. */
+  private async openListeners(generation: number): Promise<void> {
+    for (;;) {
+      let failed = false;
+      for (const s of this.services()) {
+        try {
+          const bound = await s.listen();
+          this.log.info({ service: s.name, listen: bound.text }, 'service listening (master)');
+        } catch (err) {
+          failed = true;
+          this.log.warn({ service: s.name, err: (err as Error).message }, 'master cannot open its listener yet; retrying');
+        }
+      }
+      if (!failed || generation !== this.listenGeneration) return;
+      await new Promise((r) => setTimeout(r, this.config.advertInterval));
+      if (generation !== this.listenGeneration || this.peer.state !== 'master') return;
+    }
+  }
+
+  // ---- UDP session sync (SessionSync)
+
+  created(proxy: UdpProxy, session: UdpSession): void {
+    if (this.peer.state === 'master') this.pending.push({ service: proxy.name, client: session.key, backend: session.backend.name });
+  }
+
+  pinned(proxy: UdpProxy, clientKey: string): string | undefined {
+    const pin = this.pins.get(proxy.name)?.get(clientKey);
+    if (pin === undefined) return undefined;
+    // A pin older than the session idle timeout belongs to a session that is gone.
+    if (Date.now() - pin.at > proxy.settings.idleTimeout) return undefined;
+    return pin.backend;
+  }
+
+  private flushSync(): void {
+    if (this.peer.state !== 'master') {
+      this.pending.length = 0;
+      return;
+    }
+    const now = Date.now();
+    if (now - this.lastFullSync >= FULL_SYNC_MS) {
+      this.lastFullSync = now;
+      this.pending.length = 0;
+      const all: SessionEntry[] = [];
+      for (const s of this.services()) {
+        if (s.udp === null) continue;
+        for (const session of s.udp.sessions.values()) {
+          if (all.length >= FULL_SYNC_MAX_ENTRIES) break;
+          all.push({ service: s.name, client: session.key, backend: session.backend.name });
+        }
+      }
+      this.peer.sendSessions(all);
+      return;
+    }
+    if (this.pending.length > 0) this.peer.sendSessions(this.pending.splice(0));
+  }
+
+  private learn(entries: SessionEntry[]): void {
+    const now = Date.now();
+    for (const e of entries) {
+      let table = this.pins.get(e.service);
+      if (table === undefined) this.pins.set(e.service, (table = new Map()));
+      table.delete(e.client); // re-insert: the Map stays in age order
+      table.set(e.client, { backend: e.backend, at: now });
+    }
+    // Bounded: drop the oldest beyond what a full sync can carry.
+    for (const table of this.pins.values()) {
+      for (const key of table.keys()) {
+        if (table.size <= FULL_SYNC_MAX_ENTRIES) break;
+        table.delete(key);
+      }
+    }
+  }
+}

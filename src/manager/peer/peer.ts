@@ -1,0 +1,157 @@
+import dgram from 'node:dgram';
+import type { PeerConfig } from '../../config/types';
+import { FulcrumError } from '../../errors';
+import type { Logger } from '../../log';
+import { realClock } from '../health/clock';
+import { PeerStateMachine, type PeerState, type TransitionReason } from './state-machine';
+import { AdvertVerifier, MESSAGE_TYPE, SequenceCounter, decodeSessionBatch, encodeAdvert, encodeMessage, encodeSessionBatch, splitSessionBatches, type SessionEntry } from './wire';
+
+export interface PeerHandlers {
+  /** The node's role changed: open or close listeners, run hooks. */
+  onRole(state: PeerState, reason: TransitionReason): void;
+  /** Session pins from the master (UDP session sync). */
+  onSessions?(entries: SessionEntry[]): void;
+}
+
+export interface PeerStatus {
+  id: string;
+  state: PeerState;
+  priority: number;
+  transitions: number;
+  /** Heartbeats rejected, by reason (bad_mac, replay, stale_timestamp, ...). */
+  rejected: Record<string, number>;
+  peers: Array<{ nodeId: string; address: string; state: PeerState; priority: number; lastHeardMs: number }>;
+}
+
+/**
+ * The network side of the pair: a UDP socket on peer.listen that sends
+ * authenticated adverts to every peer each advertInterval (driven by the
+ * state machine) and feeds verified ones back into it. Forged, replayed or
+ * stale datagrams are counted by reason and otherwise ignored.
+ */
+export class Peer {
+  readonly rejected: Record<string, number> = { truncated: 0, bad_magic: 0, bad_version: 0, bad_mac: 0, replay: 0, stale_timestamp: 0, malformed: 0 };
+  readonly machine: PeerStateMachine;
+  private readonly key: Buffer;
+  private readonly seq = new SequenceCounter();
+  private readonly verifier: AdvertVerifier;
+  private readonly heard = new Map<string, { address: string; state: PeerState; priority: number; at: number }>();
+  private socket: dgram.Socket | null = null;
+
+  constructor(
+    readonly config: PeerConfig,
+    private readonly handlers: PeerHandlers,
+    private readonly log: Logger,
+  ) {
+    this.key = Buffer.from(config.key, 'utf8');
+    this.verifier = new AdvertVerifier(this.key, { maxSkewMs: config.maxSkew });
+    this.machine = new PeerStateMachine({
+      nodeId: config.id,
+      priority: config.priority,
+      advertInterval: config.advertInterval,
+      preempt: config.preempt,
+      preemptDelay: config.preemptDelay,
+      clock: realClock,
+      onTransition: (from, to, reason) => {
+        this.log.warn({ from, to, reason, priority: this.config.priority }, `peer: ${from} -> ${to}`);
+        this.handlers.onRole(to, reason);
+      },
+      sendAdvert: (priority, state) => this.sendAdvert(priority, state),
+    });
+  }
+
+  /** Bind peer.listen, then start advertising as BACKUP. */
+  async start(): Promise<void> {
+    const ep = this.config.listen;
+    const socket = dgram.createSocket({ type: ep.family === 6 ? 'udp6' : 'udp4' });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new FulcrumError('ERR_FULCRUM_LISTEN', `peer: cannot listen on ${ep.text}: ${err.code ?? err.message}`, [], { cause: err })),
+      );
+      socket.bind({ port: ep.port, address: ep.host }, () => resolve());
+    });
+    socket.removeAllListeners('error');
+    socket.on('error', (err) => this.log.warn({ err: err.message }, 'peer socket error'));
+    socket.on('message', (msg, rinfo) => this.receive(msg, rinfo));
+    this.socket = socket;
+    this.machine.start();
+  }
+
+  get state(): PeerState {
+    return this.machine.state;
+  }
+
+  setFault(fault: boolean): void {
+    if (this.machine.isRunning) this.machine.setFault(fault);
+  }
+
+  /** Graceful: three priority-0 adverts so the peer takes over at once, then close. */
+  async stop(): Promise<void> {
+    this.machine.stop();
+    const socket = this.socket;
+    this.socket = null;
+    if (socket === null) return;
+    // Let the queued adverts leave before the socket closes.
+    await new Promise((r) => setImmediate(r));
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+
+  /** UDP session sync: the master tells its peers which backend each client is pinned to. */
+  sendSessions(entries: SessionEntry[]): void {
+    if (this.socket === null || entries.length === 0) return;
+    for (const batch of splitSessionBatches(entries)) {
+      const buf = encodeMessage(
+        MESSAGE_TYPE.sessionSync,
+        { nodeId: this.config.id, state: this.machine.state, priority: this.machine.effectivePriority, seq: this.seq.next(), timestamp: Date.now() },
+        encodeSessionBatch(batch),
+        this.key,
+      );
+      this.broadcast(buf);
+    }
+  }
+
+  status(): PeerStatus {
+    const now = Date.now();
+    return {
+      id: this.config.id,
+      state: this.machine.state,
+      priority: this.config.priority,
+      transitions: this.machine.transitions,
+      rejected: { ...this.rejected },
+      peers: [...this.heard].map(([nodeId, h]) => ({ nodeId, address: h.address, state: h.state, priority: h.priority, lastHeardMs: now - h.at })),
+    };
+  }
+
+  private sendAdvert(priority: number, state: PeerState): void {
+    if (this.socket === null) return;
+    const buf = encodeAdvert({ version: 1, nodeId: this.config.id, priority, state, seq: this.seq.next(), timestamp: Date.now() }, this.key);
+    this.broadcast(buf);
+  }
+
+  private broadcast(buf: Buffer): void {
+    const socket = this.socket!;
+    for (const p of this.config.peers) socket.send(buf, p.port, p.host, this.onSent);
+  }
+
+  /** A peer that is down answers with ICMP unreachable: expected, not worth a log line per advert. */
+  private readonly onSent = (): void => {};
+
+  private receive(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const result = this.verifier.verify(msg);
+    if (!result.ok) {
+      this.rejected[result.reason] = (this.rejected[result.reason] ?? 0) + 1;
+      return;
+    }
+    const m = result.message;
+    if (m.nodeId === this.config.id) return;
+    this.heard.set(m.nodeId, { address: `${rinfo.address}:${rinfo.port}`, state: m.state, priority: m.priority, at: Date.now() });
+    if (m.type === MESSAGE_TYPE.advert) {
+      this.machine.receive({ nodeId: m.nodeId, priority: m.priority, state: m.state });
+    } else if (m.type === MESSAGE_TYPE.sessionSync) {
+      const entries = decodeSessionBatch(m.payload);
+      if (entries === null) this.rejected.malformed++;
+      else this.handlers.onSessions?.(entries);
+    }
+  }
+}
+
