@@ -644,14 +644,14 @@ describe('validateConfig', () => {
 
 describe('examples', () => {
   const dir = path.resolve(__dirname, '../../examples');
-  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f)) : [];
+  const files = fs.existsSync(dir) ? (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => /\.(ya?ml|json)$/.test(f)) : [];
 
   test('there are examples', () => {
-    expect(files).toEqual(expect.arrayContaining(['single.yaml', 'database.yaml']));
+    expect(files).toEqual(expect.arrayContaining(['single.yaml', 'database.yaml', 'game-server.yaml', 'dns.yaml', path.join('pair', 'lb-a.yaml')]));
   });
 
   test.each(files)('examples/%s is valid', (file) => {
-    const config = loadConfigFile(path.join(dir, file), { FULCRUM_ADMIN_TOKEN: 'example-token' });
+    const config = loadConfigFile(path.join(dir, file), { FULCRUM_ADMIN_TOKEN: 'example-token', FULCRUM_PEER_KEY: 'example-peer-key-0123456789' });
     expect(config.services.length).toBeGreaterThan(0);
   });
 });
