@@ -1,0 +1,46 @@
+import dgram from 'node:dgram';
+import pino from 'pino';
+import { Peer } from '../../src/manager/peer/peer';
+import { encodeAdvert, SequenceCounter } from '../../src/manager/peer/wire';
+import type { PeerConfig } from '../../src/config/types';
+import { ep } from '../helpers/config';
+import { until } from '../helpers/net';
+
+/** Forged, replayed, truncated and wrong-version heartbeats reach a real peer socket: each rejected and counted. */
+test('a peer socket rejects and counts bad heartbeats, accepts a good one', async () => {
+  expect.assertions(4);
+  const key = 'peer-socket-test-key-0123456789';
+  const config: PeerConfig = {
+    id: 'lb-a', priority: 150, listen: ep(0), peers: [ep(9)], key, advertInterval: 1000, preempt: true, preemptDelay: 0,
+    standby: 'closed', hookTimeout: 1000, maxSkew: 2000,
+  };
+  // A free port for the peer socket (the sender needs to know it).
+  const probe = dgram.createSocket('udp4');
+  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
+  const port = probe.address().port;
+  probe.close();
+  const peer = new Peer({ ...config, listen: ep(port) }, { onRole: () => {} }, pino({ level: 'silent' }));
+  await peer.start();
+  const sender = dgram.createSocket('udp4');
+  const send = (buf: Buffer) => new Promise<void>((r) => sender.send(buf, port, '127.0.0.1', () => r()));
+  try {
+    const seq = new SequenceCounter();
+    const good = encodeAdvert({ version: 1, nodeId: 'lb-b', priority: 100, state: 'backup', seq: seq.next(), timestamp: Date.now() }, Buffer.from(key));
+    const forged = encodeAdvert({ version: 1, nodeId: 'lb-b', priority: 255, state: 'master', seq: seq.next(), timestamp: Date.now() }, Buffer.from('another-key-entirely-0123456789'));
+    const wrongVersion = Buffer.from(encodeAdvert({ version: 1, nodeId: 'lb-b', priority: 100, state: 'backup', seq: seq.next(), timestamp: Date.now() }, Buffer.from(key)));
+    wrongVersion[4] = 9;
+    await send(good);
+    await send(good); // replay
+    await send(forged);
+    await send(good.subarray(0, 20)); // truncated
+    await send(wrongVersion);
+    await until(() => Object.values(peer.rejected).reduce((a, b) => a + b, 0) === 4);
+    expect(peer.rejected).toMatchObject({ replay: 1, bad_mac: 1, truncated: 1, bad_version: 1 });
+    expect(peer.status().peers.map((p) => p.nodeId)).toEqual(['lb-b']);
+    expect(peer.status().peers[0].priority).toBe(100); // the forged priority-255 master was not believed
+    expect(peer.state).toBe('backup');
+  } finally {
+    sender.close();
+    await peer.stop();
+  }
+});
