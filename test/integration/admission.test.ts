@@ -96,6 +96,20 @@ test('IPv6 clients are matched by IPv6 rules', async () => {
   expect(svc.tcp!.rejects.acl).toBe(1);
 });
 
+test('an IPv4-mapped IPv6 client (from a trusted TCP6 PROXY header) is matched by IPv4 rules', async () => {
+  const e = await echo();
+  const { svc, port } = await run([e.port], { acceptProxy: [parseCidr('127.0.0.1/32')], deny: [parseCidr('10.1.2.0/24')] });
+  const mapped = await connectFrom(port, '127.0.0.1');
+  const r1 = outcome(mapped);
+  mapped.end('PROXY TCP6 ::ffff:10.1.2.3 ::1 4000 5432\r\nx');
+  expect(await r1).not.toBe('x');
+  expect(svc.tcp!.rejects.acl).toBe(1);
+  const other = await connectFrom(port, '127.0.0.1');
+  const r2 = outcome(other);
+  other.end('PROXY TCP6 ::ffff:10.9.9.9 ::1 4000 5432\r\ny');
+  expect(await r2).toBe('y');
+});
+
 test('per-backend maxConnections: a full backend is skipped; all full refuses as backends_full', async () => {
   const a = await echo();
   const b = await echo();

@@ -105,10 +105,18 @@ test('election, kill -9 of the master, graceful handover, and preemption by the 
   const { servicePort, fileA, fileB } = await tcpPair();
   const b = run(fileB);
   await waitState(b, 'master'); // alone: it elects itself
+  await serves(servicePort);
+  const live = await connect(servicePort); // a session on b
+  live.write('before ');
+  await new Promise((r) => live.once('data', r));
   const a = run(fileA);
   await waitState(a, 'master'); // the better node preempts
   await waitState(b, 'backup');
   await serves(servicePort);
+  // b stepped down and closed its listener, but its live session goes on until it ends.
+  const rest = readAll(live);
+  live.end('after');
+  expect((await rest).toString()).toBe('after');
 
   a.child.kill('SIGKILL');
   await waitState(b, 'master');
