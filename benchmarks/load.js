@@ -1,7 +1,7 @@
 'use strict';
 // Load generator: one scenario against 127.0.0.1:PORT, then exit.
 //   node benchmarks/load.js '{"scenario":"rr","port":7000,"durationMs":5000}'
-// (scenarios rr, connrate, bulk over TCP; udp over UDP)
+// (scenarios rr, connrate, bulk over TCP; udp over UDP; idle: see idle() below)
 // Prints JSON lines on stdout: {"event":"measure-start"} when the measured window
 // opens, {"event":"measure-end"} when it closes, then {"event":"result",...}.
 // Bounded in time (warmupMs + durationMs, plus a hard safety exit) and in count (cap).
@@ -13,7 +13,7 @@ const hdr = require('hdr-histogram-js');
 const HOST = '127.0.0.1'; // never anything else
 const MSG = 64;
 const CHUNK = 64 * 1024;
-const DEFAULT_CAPS = { rr: 20_000_000, connrate: 2_000_000, bulk: 256 * 1024 ** 3, udp: 20_000_000 }; // requests, connections, bytes, round trips
+const DEFAULT_CAPS = { rr: 20_000_000, connrate: 2_000_000, bulk: 256 * 1024 ** 3, udp: 20_000_000, idle: 1_000_000 }; // requests, connections, bytes, round trips, idle connections
 
 const cfg = {
   connections: 50, // rr, connrate
@@ -21,6 +21,8 @@ const cfg = {
   udpWindow: 2, // udp: requests outstanding per socket (64 in flight, near rr's 50)
   udpTimeoutMs: 250, // udp: a request unanswered this long is given up and replaced (a late reply still counts as received)
   udpGraceMs: 500, // udp: after the window closes, how long to wait for replies still in flight before counting losses
+  idleConnections: 10_000, // idle: connections to open and hold
+  idleParallel: 200, // idle: connects in flight at once (a burst of 10,000 SYNs would overflow accept queues)
   warmupMs: 500,
   ...JSON.parse(process.argv[2] || '{}'),
 };
@@ -303,7 +305,95 @@ function udp() {
   });
 }
 
-const scenarios = { rr, connrate, bulk, udp };
+/**
+ * idle: open `idleConnections` TCP connections (at most `idleParallel` connects
+ * in flight), send nothing, and hold them. Emits {"event":"opened",...} once
+ * every connect has succeeded or failed, then waits for a line "close" on
+ * stdin (the harness has measured the proxy) or for durationMs, closes them all
+ * and emits the result. closedEarly counts connections the other side closed
+ * while they were held (a proxy limit or timeout would show up there).
+ */
+function idle() {
+  return new Promise((resolve) => {
+    const n = Math.min(cfg.idleConnections, cap);
+    const socks = [];
+    let started = 0;
+    let inFlight = 0;
+    let connected = 0;
+    let failed = 0;
+    let closedEarly = 0;
+    let closing = false;
+    const errorCodes = {};
+    const t0 = now();
+    let openSeconds = null;
+
+    const finish = () => {
+      if (closing) return;
+      closing = true;
+      clearTimeout(holdTimer);
+      const heldSeconds = secondsSince(t0) - openSeconds;
+      let left = socks.length;
+      const done = () => {
+        if (--left > 0) return;
+        clearTimeout(force);
+        resolve({ ops: connected, wanted: n, connected, failed, closedEarly, openSeconds, heldSeconds, errors: failed + closedEarly, errorCodes });
+      };
+      const force = setTimeout(() => { for (const s of socks) s.destroy(); }, 5000);
+      if (left === 0) { left = 1; done(); return; }
+      for (const s of socks) {
+        if (s.destroyed) done();
+        else { s.once('close', done); s.destroy(); } // close(2): a FIN, nothing unread
+      }
+    };
+    let holdTimer = null;
+    const opened = () => {
+      openSeconds = secondsSince(t0);
+      emit({ event: 'opened', connected, failed, seconds: openSeconds, errorCodes });
+      holdTimer = setTimeout(finish, cfg.durationMs);
+    };
+    process.stdin.setEncoding('utf8');
+    let line = '';
+    process.stdin.on('data', (d) => {
+      line += d;
+      if (/(^|\n)close\n/.test(line) && openSeconds !== null) finish();
+      line = line.slice(-16);
+    });
+
+    const next = () => {
+      while (inFlight < cfg.idleParallel && started < n) {
+        started++;
+        inFlight++;
+        const s = net.connect({ host: HOST, port: cfg.port });
+        socks.push(s);
+        let settled = false;
+        let up = false;
+        const settle = (ok) => {
+          if (settled) return;
+          settled = true;
+          inFlight--;
+          if (ok) connected++;
+          else failed++;
+          if (connected + failed === n) opened();
+          else next();
+        };
+        s.once('connect', () => { up = true; settle(true); });
+        s.on('error', (err) => {
+          const code = err.code || err.message;
+          errorCodes[code] = (errorCodes[code] || 0) + 1;
+          settle(false);
+        });
+        s.on('close', () => {
+          if (!settled) settle(false);
+          else if (up && !closing) closedEarly++;
+        });
+      }
+    };
+    if (n === 0) opened();
+    else next();
+  });
+}
+
+const scenarios = { rr, connrate, bulk, udp, idle };
 if (!scenarios[cfg.scenario]) {
   process.stderr.write(`load: unknown scenario ${cfg.scenario}\n`);
   process.exit(2);

@@ -6,9 +6,49 @@ const { spawn, execFileSync } = require('node:child_process');
 const dgram = require('node:dgram');
 const fs = require('node:fs');
 const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
 
 const HOST = '127.0.0.1';
 const CLK_TCK = 100; // USER_HZ; `getconf CLK_TCK` is 100 on every Linux we target
+/** Open-files limit asked for (spawnPinned's `nofile`): 10,000 idle proxied connections need 20,000+ fds in the proxy. */
+const NOFILE = 65535;
+
+let fdBudgetCache = null;
+/**
+ * The open-files limit a child started with `nofile: NOFILE` ends up with:
+ * NOFILE, or the hard limit when that is lower (raising the hard limit needs
+ * CAP_SYS_RESOURCE, which a container's root may lack).
+ */
+function fdBudget() {
+  if (fdBudgetCache === null) {
+    try {
+      const out = execFileSync('sh', ['-c', `ulimit -n ${NOFILE} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; ulimit -n`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      fdBudgetCache = out === 'unlimited' ? NOFILE : Number(out) || 1024;
+    } catch {
+      fdBudgetCache = 1024;
+    }
+  }
+  return fdBudgetCache;
+}
+
+/** Client connections a proxy can hold with fdBudget() fds: each takes two (client + upstream), 200 spare. */
+function maxProxiedConns() {
+  return Math.max(0, Math.floor((fdBudget() - 200) / 2));
+}
+
+/** Tools to treat as not installed (run.js --without NAME,...): tries the fallback paths on a machine that has everything. */
+const pretendMissing = new Set();
+
+/** Path of `name` on PATH, or null (also when `name` is in pretendMissing). */
+function which(name) {
+  if (pretendMissing.has(name)) return null;
+  try {
+    return execFileSync('sh', ['-c', 'command -v "$1"', 'which', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || null;
+  } catch {
+    return null;
+  }
+}
 
 let tasksetAvailable = null;
 function hasTaskset() {
@@ -30,9 +70,16 @@ const children = new Set();
  * Spawn `cmd args` pinned to `core` (when taskset exists; taskset execs, so the
  * pid is the real program's). stdin is a pipe: our own node children exit when
  * it closes, so they cannot outlive us even after a SIGKILL of the harness.
+ * `nofile: N` runs it as `sh -c 'ulimit -n N; exec cmd args'` (Node has no
+ * setrlimit): N, or the hard limit when N is above it. sh execs, so the pid
+ * is still the program's.
  */
 function spawnPinned(core, cmd, args, opts = {}) {
-  const { guard, ...spawnOpts } = opts;
+  const { guard, nofile, ...spawnOpts } = opts;
+  if (nofile) {
+    args = ['-c', `ulimit -n ${Number(nofile)} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"`, cmd, ...args];
+    cmd = 'sh';
+  }
   const pinned = hasTaskset() && core !== null && core !== undefined;
   const file = pinned ? 'taskset' : cmd;
   const argv = pinned ? ['-c', String(core), cmd, ...args] : args;
@@ -59,7 +106,7 @@ function spawnPinned(core, cmd, args, opts = {}) {
 }
 
 /**
- * For programs that ignore their stdin (fulcrum, later HAProxy/nginx): a tiny
+ * For programs that ignore their stdin (fulcrum, nginx, HAProxy, iperf3 -s): a tiny
  * shell that blocks reading a pipe from us and SIGKILLs the child when the pipe
  * reaches EOF, i.e. when this harness dies, even by SIGKILL. Gone with the child.
  */
@@ -87,11 +134,31 @@ async function stopChild(child, signal = 'SIGTERM', graceMs = 3000) {
   }
 }
 
-/** Synchronous last resort (process 'exit', fatal signals): SIGKILL whatever is left. */
+/** Temp dirs (proxy configs) not removed yet; killAllSync removes them too. */
+const tempDirs = new Set();
+
+/** A fresh temp dir `os.tmpdir()/PREFIXxxxxxx` and its remover (also run on any way out). */
+function makeTempDir(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.add(dir);
+  return {
+    dir,
+    remove() {
+      tempDirs.delete(dir);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Synchronous last resort (process 'exit', fatal signals): SIGKILL whatever is left, remove temp dirs. */
 function killAllSync() {
   for (const child of children) {
     try { child.kill('SIGKILL'); } catch { /* gone */ }
   }
+  for (const dir of tempDirs) {
+    try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+  }
+  tempDirs.clear();
 }
 
 /** Resolve with the first stdout line that parses as JSON and satisfies `pred`. */
@@ -212,17 +279,33 @@ function cpuSeconds(pid) {
   }
 }
 
-/** Resident set size of `pid` in MiB, or null. */
-function rssMiB(pid) {
+/** Resident set size of `pid` in KiB, or null. */
+function rssKiB(pid) {
   try {
     const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : null;
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Resident set size of `pid` in MiB, or null. */
+function rssMiB(pid) {
+  const kib = rssKiB(pid);
+  return kib === null ? null : kib / 1024;
+}
+
+/** The soft "Max open files" limit of `pid` (a number, or 'unlimited'), or null. */
+function nofileOf(pid) {
+  try {
+    const m = /^Max open files\s+(\S+)/m.exec(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'));
+    return m ? (m[1] === 'unlimited' ? m[1] : Number(m[1])) : null;
   } catch {
     return null;
   }
 }
 
 module.exports = {
-  HOST, hasTaskset, spawnPinned, stopChild, killAllSync, waitForJsonLine,
-  freePort, waitForPort, waitForUdpEcho, cpuSeconds, rssMiB, children,
+  HOST, NOFILE, fdBudget, makeTempDir, maxProxiedConns, which, pretendMissing, hasTaskset, spawnPinned, stopChild, killAllSync, waitForJsonLine,
+  freePort, waitForPort, waitForUdpEcho, cpuSeconds, rssKiB, rssMiB, nofileOf, children,
 };

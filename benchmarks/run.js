@@ -1,50 +1,85 @@
 'use strict';
-// fulcrum benchmark harness: runs each scenario against each contender, prints a
-// table and writes benchmarks/out/results.json. See benchmarks/README.md.
+// fulcrum benchmark harness: runs each scenario against each contender, prints
+// tables and writes benchmarks/out/results.json (and, with --write-results,
+// benchmarks/RESULTS.md). See benchmarks/README.md.
 //   node benchmarks/run.js [--duration SECONDS] [--runs N] [--only NAME[,NAME...]]
-// NAME is a scenario (rr, connrate, bulk, udp, failover) or a contender (direct, fulcrum, nginx).
+//                          [--idle-conns N] [--without TOOL[,TOOL...]] [--write-results]
+// NAME is a scenario (rr, keepalive, connrate, bulk, udp, idle, failover) or a
+// contender (direct, fulcrum, nginx, haproxy).
 // failover (failover.js) is not a load run: it times a fulcrum active/standby pair's takeover.
 
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const proc = require('./proc');
-const { CONTENDERS, BASELINE, SUBJECT, PEERS } = require('./contenders');
+const contendersModule = require('./contenders');
+const tools = require('./tools');
 const failover = require('./failover');
 
+const { CONTENDERS, BASELINE, SUBJECT, PEERS } = contendersModule;
 const LOAD_CORE = 0; // backend + load generator
 const PROXY_CORE = 1; // the proxy under test
 const OUT_DIR = path.join(__dirname, 'out');
+const RESULTS_MD = path.join(__dirname, 'RESULTS.md');
+const IDLE_CONNS = 10_000;
+const IDLE_OPEN_TIMEOUT_MS = 60_000; // the load child opening all its connections
+const IDLE_E2E_TIMEOUT_MS = 30_000; // then the backend seeing them all
+const IDLE_SETTLE_MS = 1000; // all established → RSS sample
+const IDLE_HOLD_MS = 120_000; // the load child closes its connections by itself after this
+const TOOLS = ['wrk', 'iperf3', 'haproxy', 'nginx']; // --without accepts these
 
 const SCENARIOS = [
-  { name: 'rr', protocol: 'tcp', backend: 'rr', unit: 'req/s', what: '50 keepalive conns, 64 B request → 64 B reply' },
-  { name: 'connrate', protocol: 'tcp', backend: 'rr', unit: 'conn/s', what: '50 loops: connect, 64 B → 64 B, close' },
-  { name: 'bulk', protocol: 'tcp', backend: 'sink', unit: 'MiB/s', what: '1 conn, 64 KiB writes with backpressure to a sink' },
-  { name: 'udp', protocol: 'udp', backend: 'udp', unit: 'dgram/s', what: '32 UDP sockets × 2 outstanding 64 B datagrams → 64 B echo' },
+  { name: 'rr', protocol: 'tcp', backend: 'rr', unit: 'req/s', work: 'req', what: '50 keepalive conns, 64 B request → 64 B reply' },
+  // wrk when installed, else the rr scenario (see resolveScenarios).
+  { name: 'keepalive', protocol: 'tcp', backend: 'http', unit: 'req/s', work: 'req', what: 'wrk -t1 -c50 --latency (1 s warm-up first): HTTP/1.1 keep-alive GET → fixed 40 B reply from a raw TCP backend' },
+  { name: 'connrate', protocol: 'tcp', backend: 'rr', unit: 'conn/s', work: 'conn', what: '50 loops: connect, 64 B → 64 B, close' },
+  // iperf3 when installed, else load.js's bulk writer.
+  { name: 'bulk', protocol: 'tcp', backend: 'iperf3', unit: 'Gbit/s', work: 'GiB', what: 'iperf3 -c 127.0.0.1 -p PROXY -t DURATION -J, 1 stream, to iperf3 -s; figure = what the server received' },
+  { name: 'udp', protocol: 'udp', backend: 'udp', unit: 'dgram/s', work: 'dgram', what: '32 UDP sockets × 2 outstanding 64 B datagrams → 64 B echo' },
+  { name: 'idle', protocol: 'tcp', backend: 'idle', kind: 'idle', unit: 'KiB/conn', what: 'RSS growth of the proxy holding N idle client connections (and N to the backend)' },
   // Not a load run over the contenders: a fulcrum pair only (failover.js), --duration does not apply.
   { name: 'failover', protocol: 'tcp', kind: 'failover', unit: 'ms', what: 'fulcrum pair (A 150 / B 100, default 100 ms adverts) on one port: kill -9 / SIGTERM of master A → first connect+echo' },
 ];
-const isLoad = (s) => !s.kind;
+const isLoad = (s) => s.kind !== 'failover';
+
+// The issue's targets: fulcrum against a peer in one scenario.
+const TARGETS = [
+  { what: 'keepalive requests/s', scenario: 'keepalive', peer: 'haproxy', metric: 'throughput', op: '≥', bound: 1.0 },
+  { what: 'keepalive p99 latency at that load', scenario: 'keepalive', peer: 'haproxy', metric: 'p99', op: '≤', bound: 1.2 },
+  { what: 'new connections/s', scenario: 'connrate', peer: 'haproxy', metric: 'throughput', op: '≥', bound: 1.0 },
+  { what: 'bulk throughput', scenario: 'bulk', peer: 'haproxy', metric: 'throughput', op: '≥', bound: 1.0 },
+  { what: 'UDP datagrams/s', scenario: 'udp', peer: 'nginx', metric: 'throughput', op: '≥', bound: 1.3 },
+  { what: 'RSS per idle connection', scenario: 'idle', peer: 'haproxy', metric: 'kibPerConn', op: '≤', bound: 2.0 },
+];
 
 function parseArgs(argv) {
-  const opts = { duration: 5, runs: 10, only: null };
+  const opts = { duration: 5, runs: 10, only: null, idleConns: IDLE_CONNS, without: [], writeResults: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
       if (i + 1 >= argv.length) usage(`${a} needs a value`);
       return argv[++i];
     };
+    const eq = (name) => a.startsWith(`${name}=`) ? a.slice(name.length + 1) : null;
     if (a === '--duration') opts.duration = Number(value());
-    else if (a.startsWith('--duration=')) opts.duration = Number(a.slice(11));
+    else if (eq('--duration') !== null) opts.duration = Number(eq('--duration'));
     else if (a === '--runs') opts.runs = Number(value());
-    else if (a.startsWith('--runs=')) opts.runs = Number(a.slice(7));
+    else if (eq('--runs') !== null) opts.runs = Number(eq('--runs'));
     else if (a === '--only') opts.only = value().split(',');
-    else if (a.startsWith('--only=')) opts.only = a.slice(7).split(',');
+    else if (eq('--only') !== null) opts.only = eq('--only').split(',');
+    else if (a === '--idle-conns') opts.idleConns = Number(value());
+    else if (eq('--idle-conns') !== null) opts.idleConns = Number(eq('--idle-conns'));
+    else if (a === '--without') opts.without = value().split(',');
+    else if (eq('--without') !== null) opts.without = eq('--without').split(',');
+    else if (a === '--write-results') opts.writeResults = true;
     else if (a === '-h' || a === '--help') usage(null);
     else usage(`unknown argument ${a}`);
   }
   if (!(opts.duration > 0 && opts.duration <= 600)) usage('--duration must be a number of seconds in (0, 600]');
   if (!(Number.isInteger(opts.runs) && opts.runs >= 1 && opts.runs <= 100)) usage('--runs must be an integer in [1, 100]');
+  if (!(Number.isInteger(opts.idleConns) && opts.idleConns >= 1 && opts.idleConns <= 25_000)) usage('--idle-conns must be an integer in [1, 25000]');
+  for (const t of opts.without) if (!TOOLS.includes(t)) usage(`--without: unknown tool ${t} (known: ${TOOLS.join(', ')})`);
   const names = new Set([...SCENARIOS.map((s) => s.name), ...CONTENDERS.map((c) => c.name)]);
   for (const n of opts.only || []) if (!names.has(n)) usage(`--only: unknown name ${n} (known: ${[...names].join(', ')})`);
   return opts;
@@ -52,12 +87,18 @@ function parseArgs(argv) {
 
 function usage(problem) {
   const text = 'usage: node benchmarks/run.js [--duration SECONDS] [--runs N] [--only NAME[,NAME...]]\n' +
+    '                         [--idle-conns N] [--without TOOL[,TOOL...]] [--write-results]\n' +
     '  --duration: seconds per load run (default 5); --runs: failover runs per case (default 10)\n' +
+    `  --idle-conns: connections held in the idle scenario (default ${IDLE_CONNS})\n` +
+    `  --without: act as if these were not installed (${TOOLS.join(', ')}), to try the fallbacks\n` +
+    '  --write-results: also write benchmarks/RESULTS.md (host, versions, tables, targets)\n' +
     `  scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}; contenders: ${CONTENDERS.map((c) => c.name).join(', ')}\n`;
   if (problem) process.stderr.write(`run.js: ${problem}\n${text}`);
   else process.stdout.write(text);
   process.exit(problem ? 2 : 0);
 }
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Call onLine(obj) for every JSON line on `stream`. */
 function jsonLines(stream, onLine) {
@@ -74,9 +115,30 @@ function jsonLines(stream, onLine) {
   });
 }
 
+/**
+ * Which tool each scenario uses on this machine: keepalive needs wrk (else it
+ * runs load.js's rr), bulk prefers iperf3 (else load.js's bulk writer). The
+ * returned scenarios carry `tool` and, for a fallback, `fallback` (why).
+ */
+function resolveScenarios(list) {
+  return list.map((s) => {
+    if (s.name === 'keepalive') {
+      const wrk = tools.wrkSetup();
+      if (wrk.reason) return { ...s, tool: 'load.js rr', backend: 'rr', loadScenario: 'rr', fallback: `${wrk.reason}: ran the rr scenario instead`, what: '(wrk missing) same as rr: 50 keepalive conns, 64 B → 64 B' };
+      return { ...s, tool: 'wrk' };
+    }
+    if (s.name === 'bulk') {
+      const ip = tools.iperf3Setup();
+      if (ip.reason) return { ...s, tool: 'load.js bulk', backend: 'sink', unit: 'MiB/s', loadScenario: 'bulk', fallback: `${ip.reason}: ran load.js's bulk writer instead`, what: '(iperf3 missing) 1 conn, 64 KiB writes with backpressure to a sink' };
+      return { ...s, tool: 'iperf3' };
+    }
+    return s.kind ? s : { ...s, tool: 'load.js', loadScenario: s.name };
+  });
+}
+
 /** Run load.js for one scenario against `port`, sampling the proxy's CPU over the measured window. */
-async function runLoad(scenario, port, durationMs, proxyPid) {
-  const child = proc.spawnPinned(LOAD_CORE, process.execPath, [path.join(__dirname, 'load.js'), JSON.stringify({ scenario, port, durationMs })]);
+async function runLoad(loadScenario, port, durationMs, proxyPid) {
+  const child = proc.spawnPinned(LOAD_CORE, process.execPath, [path.join(__dirname, 'load.js'), JSON.stringify({ scenario: loadScenario, port, durationMs })]);
   let cpuStart = null;
   let cpuEnd = null;
   let result = null;
@@ -88,64 +150,185 @@ async function runLoad(scenario, port, durationMs, proxyPid) {
   const { code, signal } = await child.exited;
   if (!result) throw new Error(`load generator failed (code ${code}, signal ${signal}): ${child.stderrText.trim()}`);
   delete result.event;
+  delete result.scenario; // load.js's name; keepalive without wrk runs load.js's rr
   const proxyCpuSeconds = cpuStart !== null && cpuEnd !== null ? cpuEnd - cpuStart : null;
   return { ...result, proxyCpuSeconds };
 }
 
-async function runOne(scenario, contender, backendPorts, durationMs) {
-  const row = { scenario: scenario.name, contender: contender.name, unit: scenario.unit };
+/** The backend process, with an `idleCount()` query (connections open on its idle listener). */
+async function startBackend() {
+  const backend = proc.spawnPinned(LOAD_CORE, process.execPath, [path.join(__dirname, 'backend.js')], { nofile: proc.NOFILE });
+  const ports = await proc.waitForJsonLine(backend, (m) => m.ready, 10_000, 'backend');
+  const waiting = [];
+  jsonLines(backend.stdout, (m) => {
+    if (typeof m.idle === 'number' && waiting.length > 0) waiting.shift()(m.idle);
+  });
+  const idleCount = () => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('backend did not answer idle?')), 5000);
+    waiting.push((n) => { clearTimeout(timer); resolve(n); });
+    backend.stdin.write('idle?\n');
+  });
+  return { child: backend, ports, idleCount };
+}
+
+/** Poll the backend until pred(count) or timeout; resolves { ok, count, ms }. */
+async function waitIdleCount(backend, pred, timeoutMs) {
+  const t0 = Date.now();
+  for (;;) {
+    const count = await backend.idleCount();
+    if (pred(count)) return { ok: true, count, ms: Date.now() - t0 };
+    if (Date.now() - t0 > timeoutMs) return { ok: false, count, ms: Date.now() - t0 };
+    await sleep(100);
+  }
+}
+
+/**
+ * idle: the proxy's RSS, then N client connections through it to the idle
+ * backend, all established end to end (the backend holds N), 1 s of quiet,
+ * RSS again. KiB per connection = growth ÷ connections held.
+ */
+async function runIdle(contender, ctx) {
+  const n = ctx.idleConns;
+  const { backend } = ctx;
+  const before0 = await waitIdleCount(backend, (c) => c === 0, 10_000); // a previous run's connections
+  if (!before0.ok) throw new Error(`idle backend still holds ${before0.count} connections from a previous run`);
+  const target = await contender.start({ backendPort: backend.ports.idle, core: PROXY_CORE, protocol: 'tcp', idleConns: n });
+  let load = null;
+  try {
+    const pid = target.pid;
+    await waitIdleCount(backend, (c) => c === 0, 5000); // the readiness probe's upstream connection
+    await sleep(500);
+    const rssBeforeKiB = proc.rssKiB(pid);
+    const cpu0 = proc.cpuSeconds(pid);
+    const t0 = Date.now();
+    load = proc.spawnPinned(LOAD_CORE, process.execPath, [path.join(__dirname, 'load.js'), JSON.stringify({ scenario: 'idle', port: target.port, durationMs: IDLE_HOLD_MS, idleConnections: n })], { nofile: proc.NOFILE });
+    const opened = await proc.waitForJsonLine(load, (m) => m.event === 'opened', IDLE_OPEN_TIMEOUT_MS, 'idle load generator');
+    if (opened.connected === 0) throw new Error(`no connection opened (${JSON.stringify(opened.errorCodes)})`);
+    // End to end: the backend holds as many as the client has open.
+    const e2e = await waitIdleCount(backend, (c) => c >= opened.connected, IDLE_E2E_TIMEOUT_MS);
+    const establishSeconds = (Date.now() - t0) / 1000;
+    await sleep(IDLE_SETTLE_MS);
+    const rssAfterKiB = proc.rssKiB(pid);
+    const cpu1 = proc.cpuSeconds(pid);
+    const backendHeld = await backend.idleCount();
+    const nofile = proc.nofileOf(pid);
+    const resultLine = proc.waitForJsonLine(load, (m) => m.event === 'result', 20_000, 'idle load generator');
+    load.stdin.write('close\n');
+    const res = await resultLine;
+    const held = Math.min(opened.connected - res.closedEarly, backendHeld);
+    if (held <= 0) throw new Error(`no connection held end to end (client ${opened.connected}, backend ${backendHeld}, closed early ${res.closedEarly})`);
+    const kibPerConn = rssBeforeKiB !== null && rssAfterKiB !== null ? (rssAfterKiB - rssBeforeKiB) / held : null;
+    return {
+      wanted: n, connected: opened.connected, failed: opened.failed, closedEarly: res.closedEarly, backendHeld, held,
+      complete: held === n && e2e.ok, openSeconds: opened.seconds, establishSeconds, errorCodes: res.errorCodes,
+      rssBeforeKiB, rssAfterKiB, kibPerConn, figure: kibPerConn, errors: opened.failed + res.closedEarly,
+      proxyCpuSeconds: cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null, proxyPid: pid, proxyNofile: nofile,
+      proxyRssMiB: rssAfterKiB === null ? null : rssAfterKiB / 1024,
+    };
+  } finally {
+    if (load) await proc.stopChild(load, 'SIGKILL');
+    await target.stop();
+    await waitIdleCount(backend, (c) => c === 0, 10_000).catch(() => {});
+  }
+}
+
+async function runOne(scenario, contender, ctx) {
+  const row = { scenario: scenario.name, contender: contender.name, unit: scenario.unit, tool: scenario.tool };
+  if (scenario.fallback) row.fallback = scenario.fallback;
+  if (scenario.kind === 'idle' && !contender.proxy) return { ...row, skipped: 'no proxy process to measure' };
   const why = contender.unavailable(scenario.protocol);
   if (why) return { ...row, skipped: why };
-  const target = await contender.start({ backendPort: backendPorts[scenario.backend], core: PROXY_CORE, protocol: scenario.protocol });
+  if (scenario.kind === 'idle') return { ...(await runIdle(contender, ctx)), ...row };
+
+  const backendPort = scenario.backend === 'iperf3' ? ctx.iperf3Server.port : ctx.backend.ports[scenario.backend];
+  const target = await contender.start({ backendPort, core: PROXY_CORE, protocol: scenario.protocol });
   try {
-    const res = await runLoad(scenario.name, target.port, durationMs, target.pid);
-    const proxy = target.pid ? { proxyPid: target.pid, proxyRssMiB: proc.rssMiB(target.pid) } : {};
-    const ops = scenario.name === 'bulk' ? res.bytes / 1024 ** 2 : res.ops; // per MiB for bulk, per round trip for udp
-    if (res.proxyCpuSeconds !== null && ops > 0) proxy.proxyCpuUsPerOp = (res.proxyCpuSeconds * 1e6) / ops;
-    return { ...row, ...res, ...proxy };
+    const pid = target.pid;
+    let res;
+    if (scenario.tool === 'wrk') res = await tools.runWrk({ core: LOAD_CORE, port: target.port, seconds: ctx.durationMs / 1000, proxyPid: pid });
+    else if (scenario.tool === 'iperf3') res = await tools.runIperf3({ core: LOAD_CORE, port: target.port, seconds: ctx.durationMs / 1000, proxyPid: pid });
+    else res = await runLoad(scenario.loadScenario, target.port, ctx.durationMs, pid);
+    const proxy = pid ? { proxyPid: pid, proxyRssMiB: proc.rssMiB(pid) } : {};
+    const bytesLike = scenario.name === 'bulk';
+    const figure = res.tool === 'iperf3' ? res.gbitPerSec : bytesLike ? res.mibPerSec : res.perSec;
+    // Work done per second of proxy CPU: requests, connections, datagram round trips, or GiB for bulk.
+    const work = bytesLike ? res.bytes / 1024 ** 3 : res.ops;
+    if (res.proxyCpuSeconds !== null && res.proxyCpuSeconds !== undefined && pid) {
+      proxy.workUnit = scenario.work;
+      proxy.workPerProxyCpuSecond = res.proxyCpuSeconds > 0 ? work / res.proxyCpuSeconds : null;
+      const ops = bytesLike ? res.bytes / 1024 ** 2 : res.ops; // per MiB for bulk, per round trip for udp
+      if (ops > 0) proxy.proxyCpuUsPerOp = (res.proxyCpuSeconds * 1e6) / ops;
+    }
+    return { ...res, ...row, figure, ...proxy };
   } finally {
     await target.stop();
   }
 }
 
 const fmt = (n, digits = 0) => (n === null || n === undefined || Number.isNaN(n) ? '-' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
-
-function figure(r) {
-  return r.scenario === 'bulk' ? r.mibPerSec : r.perSec;
-}
-
 const ok = (r) => r && !r.skipped && !r.error;
 
 /**
- * r.vs[NAME] = { throughput, p99 } ratios: every contender against BASELINE,
- * and SUBJECT (fulcrum) against each of PEERS that ran the same scenario.
- * Throughput ratio > 1 is better, p99 ratio < 1 is better.
+ * r.vs[NAME] = { throughput, p99 } ratios (idle: { kibPerConn }): every contender
+ * against BASELINE (not for idle), and SUBJECT (fulcrum) against each of PEERS
+ * that ran the same scenario. Throughput ratio > 1 is better, p99 and
+ * KiB-per-connection ratios < 1 are better.
  */
 function addRatios(rows) {
   for (const r of rows) {
     if (!ok(r) || r.contender === BASELINE) continue;
-    const against = [BASELINE, ...(r.contender === SUBJECT ? PEERS : [])];
+    const against = [...(r.scenario === 'idle' ? [] : [BASELINE]), ...(r.contender === SUBJECT ? PEERS : [])];
     for (const name of against) {
       const other = rows.find((o) => o.scenario === r.scenario && o.contender === name && ok(o));
       if (!other) continue;
       r.vs = r.vs || {};
-      r.vs[name] = {
-        throughput: figure(other) > 0 ? figure(r) / figure(other) : null,
-        p99: r.p99Us && other.p99Us ? r.p99Us / other.p99Us : null,
-      };
+      r.vs[name] = r.scenario === 'idle'
+        ? { kibPerConn: r.kibPerConn !== null && other.kibPerConn > 0 ? r.kibPerConn / other.kibPerConn : null }
+        : {
+          throughput: other.figure > 0 ? r.figure / other.figure : null,
+          p99: r.p99Us && other.p99Us ? r.p99Us / other.p99Us : null,
+        };
     }
   }
 }
 
-function printTable(rows) {
+// ---------------------------------------------------------------- tables
+// A table is { header: [...], lines: [[...]], left: Set(column indexes aligned left) },
+// rendered as padded text on the console and as Markdown in RESULTS.md.
+
+function renderText(t) {
+  // A short line (skip/error rows) lets its last cell run on: it does not widen the columns.
+  const all = [t.header, ...t.lines];
+  const counts = (l, i) => l.length === t.header.length || i < l.length - 1;
+  const widths = t.header.map((_, i) => Math.max(...all.map((l) => (counts(l, i) ? String(l[i] ?? '').length : 0))));
+  const out = all.map((l) => l.map((c, i) => (!counts(l, i) ? String(c ?? '') : t.left.has(i) ? String(c ?? '').padEnd(widths[i]) : String(c ?? '').padStart(widths[i]))).join('  ').trimEnd());
+  out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  return `${out.join('\n')}\n`;
+}
+
+function renderMd(t) {
+  const cell = (c) => String(c ?? '').replace(/\|/g, '\\|');
+  const lines = [
+    `| ${t.header.map(cell).join(' | ')} |`,
+    `|${t.header.map((_, i) => (t.left.has(i) ? ':---' : '---:')).join('|')}|`,
+    ...t.lines.map((l) => `| ${t.header.map((_, i) => cell(l[i])).join(' | ')} |`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+function skipCell(r) {
+  return r.skipped ? `skipped: ${r.skipped}` : `ERROR: ${r.error}`;
+}
+
+function loadTable(rows) {
   const peers = PEERS.filter((p) => rows.some((r) => r.contender === p && ok(r)));
   const hasUdp = rows.some((r) => r.scenario === 'udp' && ok(r));
-  const header = ['scenario', 'contender', 'throughput', 'p50 µs', 'p99 µs', 'proxy CPU s (%core)', 'proxy RSS MiB', 'errors', ...(hasUdp ? ['lost'] : []),
+  const header = ['scenario', 'contender', 'throughput', 'p50 µs', 'p99 µs', 'proxy CPU s (%core)', 'work / proxy CPU-s', 'proxy RSS MiB', 'errors', ...(hasUdp ? ['lost'] : []),
     `÷ ${BASELINE}`, `p99 ÷ ${BASELINE}`, ...peers.flatMap((p) => [`${SUBJECT} ÷ ${p}`, `p99 ÷ ${p}`])];
-  const lines = [header];
+  const lines = [];
   for (const r of rows) {
     if (!ok(r)) {
-      lines.push([r.scenario, r.contender, r.skipped ? `skipped: ${r.skipped}` : `ERROR: ${r.error}`, ...header.slice(3).map(() => '')]);
+      lines.push([r.scenario, r.contender, skipCell(r)]);
       continue;
     }
     const vs = (name) => {
@@ -153,17 +336,86 @@ function printTable(rows) {
       return v ? [fmt(v.throughput, 2), v.p99 === null ? '' : fmt(v.p99, 2)] : ['', ''];
     };
     const cpu = r.proxyCpuSeconds === null || r.proxyCpuSeconds === undefined ? '-' : `${fmt(r.proxyCpuSeconds, 2)} (${fmt((100 * r.proxyCpuSeconds) / r.seconds)}%)`;
-    const note = r.scenario === 'bulk' && !r.confirmed ? ' (unconfirmed)' : r.capped ? ' (capped)' : '';
+    const work = r.workPerProxyCpuSecond === null || r.workPerProxyCpuSecond === undefined ? '-' : `${fmt(r.workPerProxyCpuSecond, r.workUnit === 'GiB' ? 2 : 0)} ${r.workUnit}`;
+    const note = r.fallback ? ` (${r.tool}: no ${r.scenario === 'keepalive' ? 'wrk' : 'iperf3'})` : r.scenario === 'bulk' && r.confirmed === false ? ' (unconfirmed)' : r.capped ? ' (capped)' : '';
+    const digits = r.unit === 'Gbit/s' ? 2 : r.unit === 'MiB/s' ? 1 : 0;
     lines.push([
-      r.scenario, r.contender, `${fmt(figure(r), r.scenario === 'bulk' ? 1 : 0)} ${r.unit}${note}`,
-      fmt(r.p50Us), fmt(r.p99Us), cpu, fmt(r.proxyRssMiB, 1), fmt(r.errors), ...(hasUdp ? [r.scenario === 'udp' ? fmt(r.lost) : ''] : []),
+      r.scenario, r.contender, `${fmt(r.figure, digits)} ${r.unit}${note}`,
+      fmt(r.p50Us), fmt(r.p99Us), cpu, work, fmt(r.proxyRssMiB, 1), fmt(r.errors), ...(hasUdp ? [r.scenario === 'udp' ? fmt(r.lost) : ''] : []),
       ...vs(BASELINE), ...peers.flatMap((p) => vs(p)),
     ]);
   }
-  const widths = header.map((_, i) => Math.max(...lines.map((l) => String(l[i]).length)));
-  const out = lines.map((l) => l.map((c, i) => (i < 3 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ').trimEnd());
-  out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  process.stdout.write(`${out.join('\n')}\n`);
+  return { header, lines, left: new Set([0, 1, 2]) };
+}
+
+function idleTable(rows) {
+  const peers = PEERS.filter((p) => rows.some((r) => r.contender === p && ok(r)));
+  const header = ['idle', 'connections held', 'all up after s', 'RSS before MiB', 'RSS after MiB', 'KiB / conn', 'proxy CPU s', 'open-files limit', ...peers.map((p) => `${SUBJECT} ÷ ${p}`)];
+  const lines = rows.map((r) => {
+    if (!ok(r)) return [r.contender, skipCell(r)];
+    const heldText = `${fmt(r.held)} / ${fmt(r.wanted)}${r.complete ? '' : ' (incomplete)'}`;
+    return [
+      r.contender, heldText, fmt(r.establishSeconds, 2), fmt(r.rssBeforeKiB / 1024, 1), fmt(r.rssAfterKiB / 1024, 1), fmt(r.kibPerConn, 2),
+      fmt(r.proxyCpuSeconds, 2), String(r.proxyNofile ?? '-'),
+      ...peers.map((p) => (r.vs && r.vs[p] && r.vs[p].kibPerConn !== null ? fmt(r.vs[p].kibPerConn, 2) : '')),
+    ];
+  });
+  return { header, lines, left: new Set([0]) };
+}
+
+function failoverTable(rows) {
+  const header = ['failover', 'runs', 'median ms', 'max ms', 'min ms', 'target ms', 'max ≤ target', 'B master after (median / max ms)', 'takeover reason', 'failed probes', 'runs with an echo from A first'];
+  const lines = [];
+  for (const r of rows) {
+    if (!ok(r)) {
+      lines.push([r.case || 'pair', skipCell(r)]);
+      continue;
+    }
+    lines.push([
+      r.case, fmt(r.runs), fmt(r.medianMs, 1), fmt(r.maxMs, 1), fmt(r.minMs, 1), `≤ ${fmt(r.targetMs)}`, r.withinTarget ? 'yes' : 'NO',
+      `${fmt(r.takeover.medianMs)} / ${fmt(r.takeover.maxMs)}`,
+      Object.entries(r.reasons).map(([k, n]) => `${k} ×${n}`).join(', '),
+      Object.entries(r.failedProbes).map(([k, n]) => `${k} ${n}`).join(', ') || '0',
+      fmt(r.runsWithOkBeforeGap),
+    ]);
+  }
+  return { header, lines, left: new Set([0, 8, 9]) };
+}
+
+/** The issue's targets against the rows of this run: met / NOT met / not measured. */
+function evaluateTargets(rows) {
+  return TARGETS.map((t) => {
+    const mine = rows.find((r) => r.scenario === t.scenario && r.contender === SUBJECT);
+    const theirs = rows.find((r) => r.scenario === t.scenario && r.contender === t.peer);
+    const base = { ...t, label: `${t.what} ${t.op} ${fmt(t.bound, 1)} × ${t.peer}` };
+    const missing = !mine ? `${t.scenario} / ${SUBJECT} did not run` : !theirs ? `${t.scenario} / ${t.peer} did not run`
+      : !ok(mine) ? `${SUBJECT}: ${mine.skipped || mine.error}` : !ok(theirs) ? `${t.peer}: ${theirs.skipped || theirs.error}` : null;
+    if (missing) return { ...base, verdict: 'not measured', note: missing };
+    const value = (r) => (t.metric === 'p99' ? r.p99Us : t.metric === 'kibPerConn' ? r.kibPerConn : r.figure);
+    const ratio = mine.vs && mine.vs[t.peer] ? mine.vs[t.peer][t.metric] : null;
+    if (ratio === null || ratio === undefined) return { ...base, verdict: 'not measured', note: 'no ratio (a figure is 0 or missing)', fulcrum: value(mine), peerValue: value(theirs) };
+    const met = t.op === '≥' ? ratio >= t.bound : ratio <= t.bound;
+    const unit = t.metric === 'p99' ? 'µs' : t.metric === 'kibPerConn' ? 'KiB/conn' : mine.unit;
+    const note = [
+      mine.fallback && `measured with ${mine.tool}`,
+      t.scenario === 'idle' && mine.wanted !== IDLE_CONNS && `${fmt(mine.wanted)} connections, not ${fmt(IDLE_CONNS)}`,
+      t.scenario === 'idle' && !(mine.complete && theirs.complete) && 'not all connections held',
+    ].filter(Boolean).join('; ');
+    return { ...base, verdict: met ? 'met' : 'NOT met', ratio, fulcrum: value(mine), peerValue: value(theirs), unit, ...(note && { note }) };
+  });
+}
+
+function targetsTable(targets) {
+  const header = ['target', 'fulcrum', 'peer', 'measured ratio', 'verdict', 'note'];
+  const digits = (t) => (t.unit === 'Gbit/s' || t.unit === 'KiB/conn' ? 2 : t.unit === 'MiB/s' ? 1 : 0);
+  const lines = targets.map((t) => [
+    t.label,
+    t.fulcrum === undefined ? '' : `${fmt(t.fulcrum, digits(t))} ${t.unit || ''}`.trim(),
+    t.peerValue === undefined ? '' : `${t.peer} ${fmt(t.peerValue, digits(t))} ${t.unit || ''}`.trim(),
+    t.ratio === undefined ? '' : fmt(t.ratio, 2),
+    t.verdict, t.note || '',
+  ]);
+  return { header, lines, left: new Set([0, 4, 5]) };
 }
 
 /** The failover rows: one per case (kill -9, SIGTERM), or one error/skip row. */
@@ -180,33 +432,70 @@ async function runFailoverRows(runs) {
   }
 }
 
-function printFailoverTable(rows) {
-  const header = ['failover', 'runs', 'median ms', 'max ms', 'min ms', 'target ms', 'max ≤ target', 'B master after (median / max ms)', 'takeover reason', 'failed probes', 'runs with an echo from A first'];
-  const lines = [header];
-  for (const r of rows) {
-    if (!ok(r)) {
-      lines.push([r.case || 'pair', r.skipped ? `skipped: ${r.skipped}` : `ERROR: ${r.error}`, ...header.slice(2).map(() => '')]);
-      continue;
-    }
-    lines.push([
-      r.case, fmt(r.runs), fmt(r.medianMs, 1), fmt(r.maxMs, 1), fmt(r.minMs, 1), `≤ ${fmt(r.targetMs)}`, r.withinTarget ? 'yes' : 'NO',
-      `${fmt(r.takeover.medianMs)} / ${fmt(r.takeover.maxMs)}`,
-      Object.entries(r.reasons).map(([k, n]) => `${k} ×${n}`).join(', '),
-      Object.entries(r.failedProbes).map(([k, n]) => `${k} ${n}`).join(', ') || '0',
-      fmt(r.runsWithOkBeforeGap),
-    ]);
-  }
-  const widths = header.map((_, i) => Math.max(...lines.map((l) => String(l[i]).length)));
-  const left = new Set([0, 8, 9]);
-  const out = lines.map((l) => l.map((c, i) => (left.has(i) ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ').trimEnd());
-  out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  process.stdout.write(`${out.join('\n')}\n`);
+// ---------------------------------------------------------------- host facts, RESULTS.md
+
+function hostFacts() {
+  const read = (f) => { try { return fs.readFileSync(f, 'utf8'); } catch { return ''; } };
+  const cpuinfo = read('/proc/cpuinfo');
+  const model = (/^model name\s*:\s*(.*)$/m.exec(cpuinfo) || [])[1] || (os.cpus()[0] && os.cpus()[0].model) || '?';
+  const memKiB = Number((/^MemTotal:\s+(\d+)/m.exec(read('/proc/meminfo')) || [])[1] || 0);
+  let nproc = os.cpus().length;
+  try { nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim()) || nproc; } catch { /* os.cpus() */ }
+  return { nproc, cpuModel: model.trim(), memTotalGiB: memKiB ? Math.round((memKiB / 1024 ** 2) * 10) / 10 : null, os: `${os.type()} ${os.release()}` };
 }
+
+function writeResultsMd(meta, loadRows, idleRows, failoverRows, targets) {
+  const v = meta.versions;
+  const tool = (name) => (v[name] ? `\`${v[name]}\`` : 'not installed');
+  const scen = meta.scenarios.filter((s) => s.name !== 'failover');
+  const out = [];
+  out.push('# fulcrum benchmark results', '');
+  out.push('Written by `node benchmarks/run.js --write-results`; a later run with the flag replaces this file.',
+    'How the figures are made: [README.md](README.md).', '');
+  out.push(`- **Date**: ${meta.date}`);
+  out.push(`- **Command**: \`${meta.command}\``);
+  out.push(`- **Machine**: ${meta.host.nproc} CPUs (\`nproc\`), ${meta.host.cpuModel}, ${fmt(meta.host.memTotalGiB, 1)} GiB RAM, ${meta.host.os}`);
+  out.push(`- **Pinning**: ${meta.pinned ? `backends + load generators on core ${meta.loadCore}, proxy on core ${meta.proxyCore} (taskset)` : 'NOT pinned (no taskset)'}; 1-minute load average at start ${fmt(meta.loadAvgAtStart, 2)}`);
+  out.push(`- **Versions**: node \`${meta.node}\`; haproxy ${tool('haproxy')}; nginx ${tool('nginx')}; wrk ${tool('wrk')}; iperf3 ${tool('iperf3')}`);
+  out.push(`- **Duration**: ${meta.durationSeconds} s per load run${meta.idleConnections ? `; idle: ${fmt(meta.idleConnections)} connections` : ''}${meta.failoverRuns ? `; failover: ${meta.failoverRuns} runs per case` : ''}`);
+  out.push('');
+  out.push('Scenarios in this run:', '');
+  for (const s of scen) out.push(`- \`${s.name}\` (${s.unit}, ${s.tool || 'load.js'}): ${s.what}${s.fallback ? ` **Fallback**: ${s.fallback}.` : ''}`);
+  out.push('');
+  if (targets.length > 0) {
+    out.push('## Targets', '', 'fulcrum against the issue\'s targets (ratio = fulcrum ÷ peer, same scenario, same run):', '');
+    out.push(renderMd(targetsTable(targets)));
+  }
+  if (loadRows.length > 0) {
+    out.push('## Load scenarios', '',
+      'Throughput ratios: higher is better for fulcrum; p99 ratios: lower is better. ' +
+      '"work / proxy CPU-s": requests, connections, datagram round trips or GiB moved per second of the proxy\'s CPU time (`utime + stime`, 10 ms resolution).', '');
+    out.push(renderMd(loadTable(loadRows)));
+  }
+  if (idleRows.length > 0) {
+    out.push('## Idle connections', '',
+      `RSS (\`VmRSS\`) of the proxy before and after ${fmt(meta.idleConnections)} idle client connections (each with its upstream connection) were established end to end; KiB / conn = growth ÷ connections held. Ratio: lower is better for fulcrum.` +
+      (meta.idleConnections < meta.idleConnectionsAsked
+        ? ` ${fmt(meta.idleConnections)}, not ${fmt(meta.idleConnectionsAsked)}: the open-files hard limit here is ${meta.fdLimit} (\`ulimit -Hn\`), and a proxy needs two fds per client connection.`
+        : ''), '');
+    out.push(renderMd(idleTable(idleRows)));
+  }
+  if (failoverRows.length > 0) {
+    out.push('## Failover', '');
+    out.push(renderMd(failoverTable(failoverRows)));
+  }
+  out.push('One run, figures compare contenders on this host (loopback, two cores); they are not absolute, and runs made back to back ' +
+    'differ by 10–30 % (more for `connrate` and `bulk`). Compare ratios, repeat before drawing conclusions. See README.md, *Caveats*.', '');
+  fs.writeFileSync(RESULTS_MD, out.join('\n'));
+}
+
+// ---------------------------------------------------------------- main
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  for (const t of opts.without) proc.pretendMissing.add(t);
   const pick = (list) => (opts.only && list.some((x) => opts.only.includes(x.name)) ? list.filter((x) => opts.only.includes(x.name)) : list);
-  const scenarios = pick(SCENARIOS);
+  const scenarios = resolveScenarios(pick(SCENARIOS));
   const contenders = pick(CONTENDERS);
   const loadScenarios = scenarios.filter(isLoad);
   // failover runs fulcrum only: when fulcrum is among the contenders, or when asked for by name.
@@ -216,61 +505,100 @@ async function main() {
   const pinned = proc.hasTaskset();
   const pinning = pinned ? `backend+load on core ${LOAD_CORE}, proxy on core ${PROXY_CORE}` : 'taskset not found: NOT pinned';
   if (loadScenarios.length > 0) {
-    process.stdout.write(`fulcrum bench: ${loadScenarios.length} scenario(s) × ${contenders.length} contender(s), ${opts.duration}s each (+0.5s warm-up); ${pinning}\n`);
+    process.stdout.write(`fulcrum bench: ${loadScenarios.length} scenario(s) × ${contenders.length} contender(s), ${opts.duration}s each; ${pinning}\n`);
   }
   if (withFailover) {
     process.stdout.write(`fulcrum bench: failover, ${opts.runs} run(s) per case; ${pinned ? `both fulcrum nodes on core ${PROXY_CORE}, probes + echo in the harness` : 'taskset not found: NOT pinned'}\n`);
+  }
+  // Say up front what is missing and what runs instead.
+  for (const s of loadScenarios) if (s.fallback) process.stdout.write(`  note: ${s.name}: ${s.fallback}\n`);
+  for (const c of contenders) {
+    const why = c.unavailable('tcp');
+    if (why) process.stdout.write(`  note: ${c.name} skipped: ${why}\n`);
+  }
+
+  // Each idle client connection costs the proxy two fds; the open-files limit may not allow --idle-conns.
+  let idleConns = opts.idleConns;
+  if (loadScenarios.some((s) => s.name === 'idle') && idleConns > proc.maxProxiedConns()) {
+    idleConns = proc.maxProxiedConns();
+    process.stdout.write(`  note: idle: open-files limit ${proc.fdBudget()} (ulimit -Hn) lets a proxy hold ${idleConns} client connections (2 fds each, 200 spare), not ${opts.idleConns}; ` +
+      `raise the hard limit (root with CAP_SYS_RESOURCE: ulimit -Hn 65535) for the full count\n`);
   }
 
   const load1 = os.loadavg()[0];
   if (load1 > 0.5) process.stdout.write(`  warning: load average ${load1.toFixed(2)} before start; other work on this host will skew the figures\n`);
   const rows = [];
   if (loadScenarios.length > 0) {
-    const backend = proc.spawnPinned(LOAD_CORE, process.execPath, [path.join(__dirname, 'backend.js')]);
+    const backend = await startBackend();
+    const ctx = { backend, durationMs, idleConns, iperf3Server: null };
     try {
-      const ports = await proc.waitForJsonLine(backend, (m) => m.ready, 10_000, 'backend');
       for (const scenario of loadScenarios) {
-        for (const contender of contenders) {
-          process.stdout.write(`  ${scenario.name} / ${contender.name} ... `);
-          let row;
+        if (scenario.tool === 'iperf3') {
           try {
-            row = await runOne(scenario, contender, ports, durationMs);
+            ctx.iperf3Server = await tools.startIperf3Server(LOAD_CORE);
           } catch (err) {
-            row = { scenario: scenario.name, contender: contender.name, unit: scenario.unit, error: err.message.split('\n')[0] };
+            for (const contender of contenders) rows.push({ scenario: scenario.name, contender: contender.name, unit: scenario.unit, tool: 'iperf3', error: err.message.split('\n')[0] });
+            continue;
           }
-          rows.push(row);
-          process.stdout.write(`${row.skipped ? `skipped (${row.skipped})` : row.error ? `error: ${row.error}` : `${fmt(figure(row), 1)} ${row.unit}`}\n`);
-          await new Promise((r) => setTimeout(r, 300)); // let the previous run's sockets settle
+        }
+        try {
+          for (const contender of contenders) {
+            process.stdout.write(`  ${scenario.name} / ${contender.name} ... `);
+            let row;
+            try {
+              row = await runOne(scenario, contender, ctx);
+            } catch (err) {
+              row = { scenario: scenario.name, contender: contender.name, unit: scenario.unit, tool: scenario.tool, error: err.message.split('\n')[0] };
+            }
+            rows.push(row);
+            const done = row.scenario === 'idle' ? `${fmt(row.kibPerConn, 2)} KiB/conn (${fmt(row.held)} held)` : `${fmt(row.figure, row.unit === 'Gbit/s' ? 2 : 1)} ${row.unit}`;
+            process.stdout.write(`${row.skipped ? `skipped (${row.skipped})` : row.error ? `error: ${row.error}` : done}\n`);
+            await sleep(300); // let the previous run's sockets settle
+          }
+        } finally {
+          if (ctx.iperf3Server) {
+            await ctx.iperf3Server.stop();
+            ctx.iperf3Server = null;
+          }
         }
       }
     } finally {
-      await proc.stopChild(backend);
+      await proc.stopChild(backend.child);
     }
   }
   const failoverRows = withFailover ? await runFailoverRows(opts.runs) : [];
 
-  const loadRows = rows.filter((r) => r.scenario !== 'failover');
-  if (loadRows.length > 0) {
-    process.stdout.write('\n');
-    addRatios(loadRows);
-    printTable(loadRows);
-  }
-  if (failoverRows.length > 0) {
-    process.stdout.write('\n');
-    printFailoverTable(failoverRows);
-  }
+  addRatios(rows);
+  const loadRows = rows.filter((r) => r.scenario !== 'idle');
+  const idleRows = rows.filter((r) => r.scenario === 'idle');
+  if (loadRows.length > 0) process.stdout.write(`\n${renderText(loadTable(loadRows))}`);
+  if (idleRows.length > 0) process.stdout.write(`\n${renderText(idleTable(idleRows))}`);
+  if (failoverRows.length > 0) process.stdout.write(`\n${renderText(failoverTable(failoverRows))}`);
+  const targets = evaluateTargets(rows).filter((t) => loadScenarios.some((s) => s.name === t.scenario));
+  if (targets.length > 0) process.stdout.write(`\n${renderText(targetsTable(targets))}`);
   rows.push(...failoverRows);
+
   fs.mkdirSync(OUT_DIR, { recursive: true });
   const file = path.join(OUT_DIR, 'results.json');
   const ran = [...loadScenarios, ...(withFailover ? scenarios.filter((s) => s.name === 'failover') : [])];
+  const host = hostFacts();
   const meta = {
-    date: new Date().toISOString(), node: process.version, os: `${os.type()} ${os.release()}`, cpus: os.cpus().length,
-    cpuModel: os.cpus()[0] && os.cpus()[0].model, pinned, loadAvgAtStart: load1, loadCore: LOAD_CORE, proxyCore: PROXY_CORE, durationSeconds: opts.duration,
+    date: new Date().toISOString(), command: `node benchmarks/run.js ${process.argv.slice(2).join(' ')}`.trim(),
+    node: process.version, os: host.os, cpus: host.nproc, cpuModel: host.cpuModel, host,
+    versions: { node: process.version, ...contendersModule.versions(), ...tools.versions() },
+    pinned, loadAvgAtStart: load1, loadCore: LOAD_CORE, proxyCore: PROXY_CORE, durationSeconds: opts.duration,
+    ...(opts.without.length > 0 && { pretendMissing: opts.without }),
+    ...(loadScenarios.some((s) => s.name === 'idle') && { idleConnections: idleConns, idleConnectionsAsked: opts.idleConns, fdLimit: proc.fdBudget() }),
     ...(withFailover && { failoverRuns: opts.runs }),
-    scenarios: ran.map(({ name, protocol, unit, what }) => ({ name, protocol, unit, what })),
+    scenarios: ran.map(({ name, protocol, unit, what, tool, fallback }) => ({ name, protocol, unit, what, tool, ...(fallback && { fallback }) })),
   };
-  fs.writeFileSync(file, `${JSON.stringify({ ...meta, results: rows }, null, 2)}\n`);
+  for (const t of opts.without) if (meta.versions[t] !== undefined) meta.versions[t] = null;
+  fs.writeFileSync(file, `${JSON.stringify({ ...meta, targets, results: rows }, null, 2)}\n`);
   process.stdout.write(`\nwrote ${path.relative(process.cwd(), file)}\n`);
+  if (opts.writeResults) {
+    writeResultsMd(meta, loadRows, idleRows, failoverRows, targets);
+    process.stdout.write(`wrote ${path.relative(process.cwd(), RESULTS_MD)}\n`);
+  }
   if (rows.some((r) => r.error)) process.exitCode = 1;
 }
 
