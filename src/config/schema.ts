@@ -23,16 +23,6 @@ export const LOG_LEVELS: readonly LogConfig['level'][] = ['fatal', 'error', 'war
 export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp'];
 export const DEFAULT_BALANCE: Record<Protocol, BalanceName> = { tcp: 'least-conn', udp: 'source-hash' };
 
-const UDP_DEFAULTS = {
-  idleTimeout: 60_000,
-  maxSessions: 65_536,
-  maxSessionsPerSource: 0,
-  maxDatagram: 65_507,
-  responses: 0,
-  maxReplyRatio: 0,
-  onBackendDown: 'reassign' as const,
-  allowPrivilegedSources: false,
-};
 
 // ---- containers
 
@@ -145,7 +135,7 @@ const serviceShape = {
   perSource: mapping(perSourceShape, 'per-source limits').optional(),
   proxyProtocol: optionalOneOf(PROXY_VERSIONS),
   acceptProxy: cidrList(),
-  udp: mapping(udpShape, 'udp settings').optional(),
+  udp: mapping(udpShape, 'udp settings').prefault({}),
 };
 const rootShape = {
   log: mapping(logShape, 'log settings').prefault({}),
@@ -170,7 +160,7 @@ const rootShape = {
         perSource: s.perSource ?? null,
         proxyProtocol: s.proxyProtocol ?? null,
         acceptProxy: s.acceptProxy,
-        udp: s.udp ?? UDP_DEFAULTS,
+        udp: s.udp,
       }),
     ),
     'services',
