@@ -49,7 +49,7 @@ export async function demoCommand(opts: { port?: string }): Promise<void> {
     log: { level: 'info', connections: true },
     shutdownTimeout: '2s',
     admin: { listen: `127.0.0.1:${adminPort}` },
-    services: [{ name: 'demo', listen: `127.0.0.1:${port}`, balance: 'round-robin', backends: addresses.map((address) => ({ address })) }],
+    services: [{ name: 'demo', listen: `127.0.0.1:${port}`, balance: 'round-robin', maxConnections: 1000, backends: addresses.map((address) => ({ address })) }],
   });
   const signals = stopOnSignals(() => Promise.all(backends.map((s) => new Promise((r) => s.close(r)))).then(() => undefined));
   const handle = await start(config);

@@ -6,6 +6,7 @@ import { rootLogger, setLogLevel, type Logger } from '../log';
 import { HealthFlag } from '../pool/backend';
 import { VERSION } from '../version';
 import { diffServices } from './reload';
+import { fdBudgetWarning, openFilesLimit } from './fd-budget';
 import { Pair } from './pair';
 import { Service } from './service';
 import { backendStatus, serviceStatus } from './status-report';
@@ -43,6 +44,8 @@ export class Manager implements ControlPlane {
   static async start(config: FulcrumConfig, options: { configFile?: string; log?: Logger } = {}): Promise<Manager> {
     setLogLevel(config.log.level);
     const manager = new Manager(config, options.configFile ?? null, options.log ?? rootLogger);
+    const fdWarning = fdBudgetWarning(config, openFilesLimit());
+    if (fdWarning !== null) manager.log.warn(fdWarning);
     try {
       // In a pair the listeners wait for the node to become MASTER (standby: closed).
       const listen = config.peer === null || config.peer.standby === 'open';

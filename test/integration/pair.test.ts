@@ -211,6 +211,9 @@ test('UDP session sync: a client pinned to a backend keeps it after failover wit
   const a = run(writeNode({ id: 'lb-a', priority: 150, peerPort: pa, sendTo: pb }, svc));
   const b = run(writeNode({ id: 'lb-b', priority: 100, peerPort: pb, sendTo: pa }, svc));
   await waitState(a, 'master');
+  // Both may have been master for an instant at start (under load): the sessions must be made on a.
+  await waitState(b, 'backup');
+  await sleep(200);
   const ask = async (s: dgram.Socket, text: string): Promise<string> => {
     for (let i = 0; i < 50; i++) {
       const reply = await new Promise<string | null>((resolve) => {

@@ -140,6 +140,13 @@ test('quick mode --udp runs a udp service with source-hash', async () => {
   }
 });
 
+/** One A query with dig (3 tries, 2 s each), the answer as text. */
+function digA(port: number): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile('dig', ['@127.0.0.1', '-p', String(port), 'fulcrum.test', 'A', '+short', '+tries=3', '+time=2'], (err, out) => (err ? reject(err) : resolve(out.trim()))),
+  );
+}
+
 describe('DNS through fulcrum (dnsmasq + dig)', () => {
   let dnsmasq: ChildProcess | null = null;
   let dnsPort = 0;
@@ -150,7 +157,12 @@ describe('DNS through fulcrum (dnsmasq + dig)', () => {
     probe.close();
     sockets.splice(sockets.indexOf(probe), 1);
     dnsmasq = spawn('dnsmasq', ['--no-daemon', '--keep-in-foreground', `--port=${dnsPort}`, '--listen-address=127.0.0.1', '--bind-interfaces', '--no-resolv', '--no-hosts', '--conf-file=/dev/null', '--address=/fulcrum.test/192.0.2.53', '--user=root'], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 300));
+    // Ready when it answers directly (bounded): a fixed sleep is not enough on a loaded machine.
+    for (let i = 0; i < 50; i++) {
+      if ((await digA(dnsPort).catch(() => '')) === '192.0.2.53') return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('dnsmasq did not answer');
   });
   afterAll(() => dnsmasq?.kill('SIGKILL'));
 
@@ -158,13 +170,13 @@ describe('DNS through fulcrum (dnsmasq + dig)', () => {
     const h = await start(fulcrumConfig([udpService([dnsPort], { udp: { ...tcpService([]).udp, responses: 1 } })]));
     handles.push(h);
     const port = h.addresses.get('svc')!.port;
-    const answer = await new Promise<string>((resolve, reject) =>
-      execFile('dig', ['@127.0.0.1', '-p', String(port), 'fulcrum.test', 'A', '+short', '+tries=1', '+time=2'], (err, out) => (err ? reject(err) : resolve(out.trim()))),
-    );
-    expect(answer).toBe('192.0.2.53');
+    expect(await digA(port)).toBe('192.0.2.53');
     // responses: 1 freed the session after its one reply.
     await until(() => h.manager.status().services[0].udp!.sessions === 0);
-    expect(h.manager.status().services[0].udp).toMatchObject({ datagramsIn: 1, datagramsOut: 1 });
+    // One query, one answer (dig may retry on a loaded machine: then each try is its own session).
+    const udp = h.manager.status().services[0].udp!;
+    expect(udp.datagramsIn).toBeGreaterThanOrEqual(1);
+    expect(udp.datagramsOut).toBe(udp.datagramsIn);
   });
 });
 
