@@ -3,8 +3,6 @@
  * loopback test behind "no token, no public admin API".
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import net from 'node:net';
-import type { Endpoint } from '../config/types';
 
 /**
  * Constant-time string equality. timingSafeEqual needs equal lengths, so both
@@ -29,19 +27,5 @@ export function bearerAuthorized(header: string | undefined, token: string): boo
   return tokenMatches(match ? match[1] : '', token) && match !== null;
 }
 
-/** True for 127.0.0.0/8, ::1 and IPv4-mapped ::ffff:127.x (either spelling). Hostnames are not loopback: fulcrum does no DNS. */
-export function isLoopback(endpoint: Pick<Endpoint, 'host'> | string): boolean {
-  let host = typeof endpoint === 'string' ? endpoint : endpoint.host;
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  const zone = host.indexOf('%');
-  if (zone !== -1) host = host.slice(0, zone);
-  if (net.isIPv4(host)) return host.split('.')[0] === '127';
-  if (!net.isIPv6(host)) return false;
-  return loopbackV6.check(host, 'ipv6');
-}
-
-// BlockList matches IPv4-mapped IPv6 addresses against IPv4 rules, so
-// ::ffff:127.0.0.1 and ::ffff:7f00:1 both hit the 127.0.0.0/8 subnet.
-const loopbackV6 = new net.BlockList();
-loopbackV6.addAddress('::1', 'ipv6');
-loopbackV6.addSubnet('127.0.0.0', 8, 'ipv4');
+/** The loopback test lives with the other address rules (config validation uses it too). */
+export { isLoopback } from '../config/address';

@@ -4,6 +4,7 @@
  * Canonical text: IPv4 as written (leading zeros are refused), IPv6
  * compressed lowercase in brackets.
  */
+import net from 'node:net';
 import { Address4, Address6 } from 'ip-address';
 import type { Endpoint } from './types';
 
@@ -100,9 +101,19 @@ function parsePort(portText: string, shown: string, options: ParseEndpointOption
   return port;
 }
 
-/** 127.0.0.0/8, ::1 and IPv4-mapped loopback: addresses only this host can reach. */
-export function isLoopback(endpoint: Endpoint): boolean {
-  const host = endpoint.host.toLowerCase();
-  if (endpoint.family === 4) return host.startsWith('127.');
-  return host === '::1' || host.startsWith('::ffff:127.');
+/** True for 127.0.0.0/8, ::1 and IPv4-mapped ::ffff:127.x (either spelling). Hostnames are not loopback: fulcrum does no DNS. */
+export function isLoopback(endpoint: Pick<Endpoint, 'host'> | string): boolean {
+  let host = typeof endpoint === 'string' ? endpoint : endpoint.host;
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  const zone = host.indexOf('%');
+  if (zone !== -1) host = host.slice(0, zone);
+  if (net.isIPv4(host)) return host.split('.')[0] === '127';
+  if (!net.isIPv6(host)) return false;
+  return loopbackV6.check(host, 'ipv6');
 }
+
+// BlockList matches IPv4-mapped IPv6 addresses against IPv4 rules, so
+// ::ffff:127.0.0.1 and ::ffff:7f00:1 both hit the 127.0.0.0/8 subnet.
+const loopbackV6 = new net.BlockList();
+loopbackV6.addAddress('::1', 'ipv6');
+loopbackV6.addSubnet('127.0.0.0', 8, 'ipv4');

@@ -140,7 +140,6 @@ export class Manager implements ControlPlane {
   /** Re-read the config file and apply the difference. An invalid file leaves everything as it was. */
   reload(): Promise<ReloadReport> {
     const run = this.reloading.then(() => {
-      if (this.stopping !== null) throw new FulcrumError('ERR_FULCRUM_STOPPING', 'fulcrum is stopping: reload refused');
       if (this.configFile === null) {
         throw new FulcrumError('ERR_FULCRUM_RELOAD_UNAVAILABLE', 'fulcrum was started without a config file (quick mode or demo): nothing to reload');
       }

@@ -15,7 +15,6 @@ import { SlowStart } from './slow-start';
 import { Acl } from '../admission/acl';
 import { SourceLimiter } from '../admission/source-limiter';
 import { encodeV2 } from '../proxy/proxy-protocol';
-import { OPEN_ACL } from '../proxy/tcp-proxy';
 
 /**
  * One configured service: its pool, its balancer (rebuilt whenever the pool's
@@ -92,12 +91,7 @@ export class Service {
     this.balancer.rebuild(this.pool.usable);
   }
 
-  /** The first round of health checks completes (bounded by the timeout) before the listener opens. */
-  async start(): Promise<Endpoint> {
-    await this.startChecks();
-    return this.listen();
-  }
-
+  /** The first round of health checks; bounded by the timeout. The manager opens the listener after it. */
   async startChecks(): Promise<void> {
     if (this.checker === null) return;
     for (const b of this.pool.backends) this.checker.add(b);
@@ -276,10 +270,9 @@ function proxyProtocolOf(backend: BackendConfig, service: ServiceConfig): ProxyP
 }
 
 function admissionFor(config: ServiceConfig) {
-  const hasAcl = config.allow.length > 0 || config.deny.length > 0;
   const ps = config.perSource;
   return {
-    acl: hasAcl ? new Acl(config.allow, config.deny) : OPEN_ACL,
+    acl: new Acl(config.allow, config.deny), // no lists: check() returns before touching the address
     acceptProxy: config.acceptProxy.length > 0 ? new Acl(config.acceptProxy, []) : null,
     limiter: ps === null ? null : new SourceLimiter({ maxConnections: ps.maxConnections, ratePerSecond: ps.ratePerSecond, burst: ps.burst, tableSize: ps.tableSize }),
   };

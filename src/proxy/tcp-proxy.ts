@@ -38,8 +38,6 @@ function zeroRejects(): RejectCounts {
   };
 }
 
-/** Lets everyone in: the default when a service has no allow/deny lists. */
-export const OPEN_ACL = { check: (_ip: string): boolean => true };
 
 export interface AdmissionCheck {
   check(ip: string): boolean;

@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import { NO_TRIED, type PickContext } from '../balancer/balancer';
+import type { UdpConfig } from '../config/types';
 import type { Backend } from '../pool/backend';
 import type { UdpProxy } from './udp-proxy';
 
@@ -53,21 +54,12 @@ export interface UdpDropCounts {
 }
 export type UdpDropReason = keyof UdpDropCounts;
 
-/** Tunables, read on every datagram or session (never cached), so a reload may change them in place. */
-export interface UdpSettings {
-  /** ms without a datagram either way before a session is freed. */
-  idleTimeout: number;
-  maxSessions: number;
-  /** Live sessions per client IP; 0 = unlimited. */
-  maxSessionsPerSource: number;
-  /** Larger datagrams are dropped either way (65,507 = the IPv4 UDP maximum). */
-  maxDatagram: number;
-  /** Replies after which a session ends (DNS: 1); 0 = unlimited. */
-  responses: number;
-  /** Reply bytes allowed per request byte of a session (anti-amplification); 0 = off. */
-  maxReplyRatio: number;
-  /** 'reassign': a down backend's sessions move on their next datagram; 'drop': closed at once. */
-  onBackendDown: 'reassign' | 'drop';
+/**
+ * Tunables, read on every datagram or session (never cached), so a reload may
+ * change them in place: the config's udp settings (documented in
+ * src/config/types.ts) less those applied once at listen, plus two of the proxy's own.
+ */
+export interface UdpSettings extends Omit<UdpConfig, 'recvBufferSize' | 'sendBufferSize' | 'allowPrivilegedSources'> {
   /** Datagrams libuv may hold unsent per socket (EAGAIN) before more are dropped. */
   maxSendQueue: number;
   /** One info line per closed session. */

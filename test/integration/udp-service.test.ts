@@ -151,18 +151,27 @@ describe('DNS through fulcrum (dnsmasq + dig)', () => {
   let dnsmasq: ChildProcess | null = null;
   let dnsPort = 0;
   beforeAll(async () => {
-    // A free UDP port for dnsmasq (it cannot report an ephemeral one).
-    const probe = await client();
-    dnsPort = probe.address().port;
-    probe.close();
-    sockets.splice(sockets.indexOf(probe), 1);
-    dnsmasq = spawn('dnsmasq', ['--no-daemon', '--keep-in-foreground', `--port=${dnsPort}`, '--listen-address=127.0.0.1', '--bind-interfaces', '--no-resolv', '--no-hosts', '--conf-file=/dev/null', '--address=/fulcrum.test/192.0.2.53', '--user=root'], { stdio: 'ignore' });
-    // Ready when it answers directly (bounded): a fixed sleep is not enough on a loaded machine.
-    for (let i = 0; i < 50; i++) {
-      if ((await digA(dnsPort).catch(() => '')) === '192.0.2.53') return;
-      await new Promise((r) => setTimeout(r, 100));
+    // dnsmasq takes the port for UDP and TCP and cannot report an ephemeral one: pick a free
+    // UDP port and retry with another when the TCP side of it is taken (it exits at once).
+    let stderr = '';
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const probe = await client();
+      dnsPort = probe.address().port;
+      probe.close();
+      sockets.splice(sockets.indexOf(probe), 1);
+      const child = spawn('dnsmasq', ['--no-daemon', '--keep-in-foreground', `--port=${dnsPort}`, '--listen-address=127.0.0.1', '--bind-interfaces', '--no-resolv', '--no-hosts', '--conf-file=/dev/null', '--address=/fulcrum.test/192.0.2.53', '--user=root'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      child.stderr!.on('data', (d) => (stderr += d));
+      let exited = false;
+      child.on('exit', () => (exited = true));
+      dnsmasq = child;
+      // Ready when it answers directly (bounded): a fixed sleep is not enough on a loaded machine.
+      for (let i = 0; i < 50 && !exited; i++) {
+        if ((await digA(dnsPort).catch(() => '')) === '192.0.2.53') return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      child.kill('SIGKILL');
     }
-    throw new Error('dnsmasq did not answer');
+    throw new Error(`dnsmasq did not answer: ${stderr}`);
   });
   afterAll(() => dnsmasq?.kill('SIGKILL'));
 

@@ -1,6 +1,7 @@
 import { Acl } from '../../src/admission/acl';
 import { foldClientIp, normalizeClientIp, parseCidr } from '../../src/admission/cidr';
 import { SourceLimiter, type AcquireResult } from '../../src/admission/source-limiter';
+import { prng } from '../helpers/prng';
 
 const acl = (allow?: string[], deny?: string[]): Acl => new Acl(allow?.map(parseCidr), deny?.map(parseCidr));
 
@@ -11,16 +12,6 @@ class FakeClock {
   }
 }
 
-/** Seeded PRNG (mulberry32): the random run is the same every time. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('parseCidr', () => {
   test.each([

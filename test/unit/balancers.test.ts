@@ -9,6 +9,7 @@ import {
   RandomTwoBalancer,
   RoundRobinBalancer,
 } from '../../src/balancer';
+import { prng } from '../helpers/prng';
 
 function mk(i: number, weight = 1, name = `b${i}`): Backend {
   const address = { host: '127.0.0.1', port: 1000 + i, family: 4 as const, text: `127.0.0.1:${1000 + i}` };
@@ -17,16 +18,6 @@ function mk(i: number, weight = 1, name = `b${i}`): Backend {
 const backends = (weights: number[]): Backend[] => weights.map((w, i) => mk(i, w));
 const ctx = (sourceHash = 0, tried: readonly Backend[] = NO_TRIED): PickContext => ({ sourceHash, tried });
 
-/** Seeded PRNG (mulberry32): simulations and sampled IPs are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const randomIp = (rnd: () => number): string =>
   [0, 0, 0, 0].map(() => Math.floor(rnd() * 256)).join('.');
 

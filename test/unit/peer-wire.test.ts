@@ -16,6 +16,7 @@ import {
   type VerifyFailure,
   type VerifyResult,
 } from '../../src/manager/peer/wire';
+import { prng } from '../helpers/prng';
 
 const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
 const T0 = 1_700_000_000_000;
@@ -40,17 +41,6 @@ function resign(buf: Buffer, key = KEY): Buffer {
   return buf;
 }
 
-/** Small deterministic PRNG (mulberry32) so a failing fuzz case is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('encode / verify round trip', () => {
   test('an advert comes back field for field', () => {

@@ -7,18 +7,8 @@ import {
   type ParseResult,
   type ProxyAddress,
 } from '../../src/proxy/proxy-protocol';
+import { prng } from '../helpers/prng';
 
-/** mulberry32: small, fast, deterministic; a failure names the seed to replay. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = 0x5eed1234;
 let rand = prng(SEED);
