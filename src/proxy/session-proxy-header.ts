@@ -17,6 +17,7 @@ import type { SessionSocket, TcpSession } from './tcp-session';
 export function readProxyHeader(session: TcpSession): void {
   const client = session.client;
   const parser = new ProxyHeaderParser();
+  session.headerRead = true;
   session.timer = setTimeout(onHeaderTimeout, session.proxy.proxyHeaderTimeout, session);
   // One closure per trusted connection, only on this path; the splice itself has none.
   const onData = (chunk: Buffer): void => {

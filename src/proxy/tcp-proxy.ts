@@ -63,6 +63,11 @@ export interface TcpProxyOptions {
   log: Logger;
   /** Told of every failed connect attempt (passive health checking). */
   onConnectFailure?: (backend: Backend) => void;
+  /**
+   * Shared read buffer and direct writes (splice.ts); false: 'data' events and
+   * socket.write(). Default: on, unless the environment has FULCRUM_SPLICE=off.
+   */
+  splice?: boolean;
 }
 
 /**
@@ -83,6 +88,7 @@ export class TcpProxy {
   acceptProxy: AdmissionCheck | null;
   limiter: SourceLimiter | null;
   hasUsableBackend: () => boolean;
+  readonly splice: boolean;
   readonly logConnections: boolean;
   readonly log: Logger;
   readonly sessions = new Set<TcpSession>();
@@ -111,6 +117,7 @@ export class TcpProxy {
     this.logConnections = options.logConnections;
     this.log = options.log;
     this.onConnectFailure = options.onConnectFailure;
+    this.splice = options.splice ?? process.env.FULCRUM_SPLICE !== 'off';
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.accept(socket));
     // Node closes connections beyond maxConnections at accept and tells us: count them.
     this.server.maxConnections = options.maxConnections;

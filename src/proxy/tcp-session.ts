@@ -4,6 +4,7 @@ import { hashSource } from '../balancer/hash';
 import type { SourceLimiter } from '../admission/source-limiter';
 import type { Backend } from '../pool/backend';
 import { readProxyHeader, writeProxyHeader } from './session-proxy-header';
+import { send, spliceReadOption, spliceReads } from './splice';
 import type { RejectReason, TcpProxy } from './tcp-proxy';
 
 /**
@@ -16,7 +17,9 @@ import type { RejectReason, TcpProxy } from './tcp-proxy';
  * refused or timed-out connect is counted on the Backend and another backend
  * is tried, up to `retries`. Then bytes are spliced both ways with explicit
  * backpressure, FIN is passed on as FIN (allowHalfOpen on both sockets) and a
- * reset or error as a reset.
+ * reset or error as a reset. With `proxy.splice` (the default) both sockets
+ * read into one shared buffer and chunks go straight to the other socket's
+ * descriptor (splice.ts); otherwise 'data' events and socket.write().
  *
  * Event handlers are module-level functions that find their session through
  * the socket, so no closure is created per connection or per chunk.
@@ -65,6 +68,13 @@ export class TcpSession implements PickContext {
   clientEndedEarly = false;
   /** Untrusted client of a service with acceptProxy: its first bytes must not be a PROXY header. */
   checkFirstChunk = false;
+  /** The client's PROXY header was read through 'data' events (so its reads stay on them). */
+  headerRead = false;
+  /** Reads either way, counted for the idle check (cheaper than re-arming a timer per chunk). */
+  activity = 0;
+  private idleSeen = 0;
+  private quietChecks = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
   private state = State.Admitting;
   private attempts = 0;
   /** One timer slot for whichever phase bound is running: PROXY header, then connect. */
@@ -152,7 +162,14 @@ export class TcpSession implements PickContext {
     this.attempts++;
     const addr = backend.address;
     // IP literals only: net.connect skips DNS lookup and family auto-selection for them.
-    const up = net.connect({ host: addr.host, port: addr.port, family: addr.family, allowHalfOpen: true, noDelay: true }) as SessionSocket;
+    const up = net.connect({
+      host: addr.host,
+      port: addr.port,
+      family: addr.family,
+      allowHalfOpen: true,
+      noDelay: true,
+      onread: proxy.splice ? UPSTREAM_READ : undefined,
+    }) as SessionSocket;
     up.session = this;
     this.upstream = up;
     this.upstreamClosed = false;
@@ -179,22 +196,32 @@ export class TcpSession implements PickContext {
       up.write(this.pending);
       this.pending = null;
     }
-    client.on('data', this.checkFirstChunk ? onFirstClientData : onClientData);
+    if (!this.proxy.splice || this.headerRead || !spliceReads(client, onClientRead)) client.on('data', onClientData);
     if (this.clientEndedEarly) {
       up.end();
       this.halfClosed();
     } else client.on('end', onClientEnd);
     client.on('drain', onClientDrain);
-    up.on('data', onUpstreamData);
+    if (!this.proxy.splice) up.on('data', onUpstreamData);
     up.on('end', onUpstreamEnd);
     up.on('drain', onUpstreamDrain);
     const idle = this.proxy.idleTimeout;
-    if (idle > 0) {
-      // Every byte either way is a read or a write on the client socket, so one timer covers both directions.
-      client.setTimeout(idle);
-      client.on('timeout', onIdleTimeout);
-    }
+    if (idle > 0) this.idleTimer = setTimeout(onIdleCheck, idle / IDLE_CHECKS, this);
     client.resume();
+  }
+
+  /**
+   * Every quarter of the idle timeout: a session with no read either way for
+   * four checks in a row is closed, between 1 and 1.25 × idle after its last byte.
+   */
+  idleCheck(): void {
+    if (this.activity !== this.idleSeen) {
+      this.idleSeen = this.activity;
+      this.quietChecks = 0;
+    } else if (++this.quietChecks >= IDLE_CHECKS) {
+      return this.abort('idle_timeout');
+    }
+    this.idleTimer!.refresh();
   }
 
   connectFailed(err: Error | null): void {
@@ -256,6 +283,7 @@ export class TcpSession implements PickContext {
     this.clearTimer();
     if (this.lifetimeTimer !== null) clearTimeout(this.lifetimeTimer);
     if (this.halfCloseTimer !== null) clearTimeout(this.halfCloseTimer);
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     const backend = this.backend;
     if (backend !== null) backend.active--; // held since the attempt (a failed one already gave it back)
     if (wasOpen) {
@@ -311,8 +339,33 @@ function onUpstreamClose(this: SessionSocket): void {
   this.session.socketClosed(this);
 }
 
+/** Shared-buffer read of the client (splice.ts): `buffer` is reused after this returns. */
+function onClientRead(this: SessionSocket, n: number, buffer: Buffer): void {
+  const s = this.session;
+  s.activity++;
+  if (s.checkFirstChunk) return checkFirstBytes(s, this, buffer, n, false);
+  if (!send(s.upstream!, buffer, 0, n, false)) this.pause();
+}
+
+function onUpstreamRead(this: SessionSocket, n: number, buffer: Buffer): void {
+  const s = this.session;
+  s.activity++;
+  if (!send(s.client, buffer, 0, n, false)) this.pause();
+}
+
+const UPSTREAM_READ = spliceReadOption(onUpstreamRead);
+
 function onClientData(this: SessionSocket, chunk: Buffer): void {
-  if (!this.session.upstream!.write(chunk)) this.pause();
+  const s = this.session;
+  s.activity++;
+  if (s.checkFirstChunk) return checkFirstBytes(s, this, chunk, chunk.length, true);
+  if (!send(s.upstream!, chunk, 0, chunk.length, true)) this.pause();
+}
+
+function onUpstreamData(this: SessionSocket, chunk: Buffer): void {
+  const s = this.session;
+  s.activity++;
+  if (!send(s.client, chunk, 0, chunk.length, true)) this.pause();
 }
 
 /**
@@ -320,20 +373,21 @@ function onClientData(this: SessionSocket, chunk: Buffer): void {
  * a spoofing attempt. The first bytes are held (at most 12, the v2 signature)
  * until they either match a signature or cannot, so a header split across
  * segments is caught and "P" or an empty line from a normal client is not.
+ * `owned`: whether `buffer` may be kept (a 'data' chunk) or is the shared read buffer.
  */
-function onFirstClientData(this: SessionSocket, chunk: Buffer): void {
-  const s = this.session;
-  const head = s.pending === null ? chunk : Buffer.concat([s.pending, chunk]);
+function checkFirstBytes(s: TcpSession, client: SessionSocket, buffer: Buffer, n: number, owned: boolean): void {
+  const held = s.pending;
+  const head = held === null ? buffer.subarray(0, n) : Buffer.concat([held, buffer.subarray(0, n)]);
+  const headOwned = owned || held !== null;
   const verdict = proxySignature(head);
   if (verdict === 'yes') return s.refuse('proxy_untrusted');
   if (verdict === 'maybe') {
-    s.pending = head;
+    s.pending = headOwned ? head : Buffer.from(head);
     return;
   }
   s.pending = null;
-  this.removeListener('data', onFirstClientData);
-  this.on('data', onClientData);
-  if (!s.upstream!.write(head)) this.pause();
+  s.checkFirstChunk = false;
+  if (!send(s.upstream!, head, 0, head.length, headOwned)) client.pause();
 }
 
 const V1_PREFIX = Buffer.from('PROXY ');
@@ -350,10 +404,6 @@ function proxySignature(head: Buffer): 'yes' | 'maybe' | 'no' {
     maybe = true;
   }
   return maybe ? 'maybe' : 'no';
-}
-
-function onUpstreamData(this: SessionSocket, chunk: Buffer): void {
-  if (!this.session.client.write(chunk)) this.pause();
 }
 
 function onUpstreamDrain(this: SessionSocket): void {
@@ -381,6 +431,8 @@ function onUpstreamEnd(this: SessionSocket): void {
   s.halfClosed();
 }
 
-function onIdleTimeout(this: SessionSocket): void {
-  this.session.abort('idle_timeout');
+const IDLE_CHECKS = 4;
+
+function onIdleCheck(session: TcpSession): void {
+  session.idleCheck();
 }

@@ -29,106 +29,150 @@ function sha256(b: Buffer): string {
   return crypto.createHash('sha256').update(b).digest('hex');
 }
 
-test('64 MiB each way arrive byte-exact (echo through the proxy, checked by hash)', async () => {
-  const e = await echo();
-  const { port, svc } = await run([backend(e.port)]);
-  const payload = crypto.randomBytes(64 * 1024 * 1024);
-  const client = await connect(port);
-  const received = readAll(client);
-  client.end(payload);
-  const got = await received;
-  expect(got.length).toBe(payload.length);
-  expect(sha256(got)).toBe(sha256(payload));
-  await until(() => svc.proxy.sessions.size === 0);
-  const b = svc.pool.backends[0];
-  expect(b.bytesIn).toBe(payload.length);
-  expect(b.bytesOut).toBe(payload.length);
-  expect(b.total).toBe(1);
-  expect(b.active).toBe(0);
-});
+// The byte path runs twice: the shared-buffer splice (default) and the 'data'-event fallback.
+describe.each(['on', 'off'])('splice %s', (mode) => {
+  const saved = process.env.FULCRUM_SPLICE;
+  beforeAll(() => {
+    process.env.FULCRUM_SPLICE = mode;
+  });
+  afterAll(() => {
+    if (saved === undefined) delete process.env.FULCRUM_SPLICE;
+    else process.env.FULCRUM_SPLICE = saved;
+  });
 
-test('half-close: a client that shuts its write side still gets a late reply', async () => {
-  const server = net.createServer({ allowHalfOpen: true }, (s) => {
-    s.on('error', () => {});
-    const chunks: Buffer[] = [];
-    s.on('data', (c) => chunks.push(c));
-    // Reply only after the request is complete (FIN seen), and late.
-    s.on('end', () => setTimeout(() => s.end(Buffer.concat([Buffer.from('reply to '), ...chunks])), 150));
+  test('the session uses the path asked for', async () => {
+    const e = await echo();
+    const { port, svc } = await run([backend(e.port)]);
+    const client = await connect(port);
+    client.write('x');
+    await new Promise((r) => client.once('data', r));
+    const session = [...svc.tcp!.sessions][0];
+    const dataListeners = session.client.listenerCount('data') + session.upstream!.listenerCount('data');
+    expect(dataListeners).toBe(mode === 'on' ? 0 : 2);
+    client.destroy();
   });
-  servers.push(server);
-  const bport = await listen(server);
-  const { port } = await run([backend(bport)]);
-  const client = await connect(port);
-  const reply = readAll(client);
-  client.end('request');
-  expect((await reply).toString()).toBe('reply to request');
-});
 
-test('a reset from the client reaches the backend as a reset', async () => {
-  expect.assertions(1);
-  let backendErr!: (code: string) => void;
-  const seen = new Promise<string>((r) => (backendErr = r));
-  const server = net.createServer({ allowHalfOpen: true }, (s) => {
-    s.on('error', (err: NodeJS.ErrnoException) => backendErr(err.code ?? 'none'));
-    s.on('end', () => backendErr('FIN'));
-    s.on('data', () => {});
+  test('64 MiB each way arrive byte-exact (echo through the proxy, checked by hash)', async () => {
+    const e = await echo();
+    const { port, svc } = await run([backend(e.port)]);
+    const payload = crypto.randomBytes(64 * 1024 * 1024);
+    const client = await connect(port);
+    const received = readAll(client);
+    client.end(payload);
+    const got = await received;
+    expect(got.length).toBe(payload.length);
+    expect(sha256(got)).toBe(sha256(payload));
+    await until(() => svc.proxy.sessions.size === 0);
+    const b = svc.pool.backends[0];
+    expect(b.bytesIn).toBe(payload.length);
+    expect(b.bytesOut).toBe(payload.length);
+    expect(b.total).toBe(1);
+    expect(b.active).toBe(0);
   });
-  servers.push(server);
-  const { port } = await run([backend(await listen(server))]);
-  const client = await connect(port);
-  client.write('hello');
-  await sleep(50);
-  client.resetAndDestroy();
-  expect(await seen).toBe('ECONNRESET');
-});
 
-test('a reset from the backend reaches the client as a reset', async () => {
-  expect.assertions(1);
-  const server = net.createServer({ allowHalfOpen: true }, (s) => {
-    s.on('error', () => {});
-    s.once('data', () => s.resetAndDestroy());
+  test('half-close: a client that shuts its write side still gets a late reply', async () => {
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.on('error', () => {});
+      const chunks: Buffer[] = [];
+      s.on('data', (c) => chunks.push(c));
+      // Reply only after the request is complete (FIN seen), and late.
+      s.on('end', () => setTimeout(() => s.end(Buffer.concat([Buffer.from('reply to '), ...chunks])), 150));
+    });
+    servers.push(server);
+    const bport = await listen(server);
+    const { port } = await run([backend(bport)]);
+    const client = await connect(port);
+    const reply = readAll(client);
+    client.end('request');
+    expect((await reply).toString()).toBe('reply to request');
   });
-  servers.push(server);
-  const { port } = await run([backend(await listen(server))]);
-  const client = await connect(port);
-  const outcome = new Promise<string>((resolve) => {
-    client.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'none'));
-    client.on('end', () => resolve('FIN'));
-    client.on('data', () => {});
-  });
-  client.write('trigger');
-  expect(await outcome).toBe('ECONNRESET');
-});
 
-test('a slow reader pauses the backend: fulcrum buffers a bounded amount', async () => {
-  let backendWritten = 0;
-  let backendSocket!: net.Socket;
-  const chunk = Buffer.alloc(64 * 1024, 7);
-  const limit = 512 * 1024 * 1024;
-  const server = net.createServer((s) => {
-    backendSocket = s;
-    s.on('error', () => {});
-    // Stream up to 512 MiB honouring backpressure; stops when fulcrum stops reading.
-    const pump = () => {
-      while (backendWritten < limit) {
-        backendWritten += chunk.length;
-        if (!s.write(chunk)) return void s.once('drain', pump);
-      }
-    };
-    pump();
+  test('a reset from the client reaches the backend as a reset', async () => {
+    expect.assertions(1);
+    let backendErr!: (code: string) => void;
+    const seen = new Promise<string>((r) => (backendErr = r));
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.on('error', (err: NodeJS.ErrnoException) => backendErr(err.code ?? 'none'));
+      s.on('end', () => backendErr('FIN'));
+      s.on('data', () => {});
+    });
+    servers.push(server);
+    const { port } = await run([backend(await listen(server))]);
+    const client = await connect(port);
+    client.write('hello');
+    await sleep(50);
+    client.resetAndDestroy();
+    expect(await seen).toBe('ECONNRESET');
   });
-  servers.push(server);
-  const { port, svc } = await run([backend(await listen(server))]);
-  const client = await connect(port);
-  client.pause(); // reads nothing
-  await sleep(1500);
-  const session = [...svc.tcp!.sessions][0];
-  // Whatever fulcrum holds in user space is bounded by one socket's high-water mark plus a chunk.
-  expect(session.client.writableLength).toBeLessThan(1024 * 1024);
-  expect(session.upstream!.isPaused()).toBe(true);
-  // The backend itself is held back: far less than the 512 MiB it wanted to send has left it.
-  expect(backendWritten - backendSocket.writableLength).toBeLessThan(64 * 1024 * 1024);
-  client.destroy();
+
+  test('a reset from the backend reaches the client as a reset', async () => {
+    expect.assertions(1);
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.on('error', () => {});
+      s.once('data', () => s.resetAndDestroy());
+    });
+    servers.push(server);
+    const { port } = await run([backend(await listen(server))]);
+    const client = await connect(port);
+    const outcome = new Promise<string>((resolve) => {
+      client.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'none'));
+      client.on('end', () => resolve('FIN'));
+      client.on('data', () => {});
+    });
+    client.write('trigger');
+    expect(await outcome).toBe('ECONNRESET');
+  });
+
+  test('a slow reader pauses the backend: fulcrum buffers a bounded amount', async () => {
+    let backendWritten = 0;
+    let backendSocket!: net.Socket;
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    const limit = 512 * 1024 * 1024;
+    const server = net.createServer((s) => {
+      backendSocket = s;
+      s.on('error', () => {});
+      // Stream up to 512 MiB honouring backpressure; stops when fulcrum stops reading.
+      const pump = () => {
+        while (backendWritten < limit) {
+          backendWritten += chunk.length;
+          if (!s.write(chunk)) return void s.once('drain', pump);
+        }
+      };
+      pump();
+    });
+    servers.push(server);
+    const { port, svc } = await run([backend(await listen(server))]);
+    const client = await connect(port);
+    client.pause(); // reads nothing
+    await sleep(1500);
+    const session = [...svc.tcp!.sessions][0];
+    // Whatever fulcrum holds in user space is bounded by one socket's high-water mark plus a chunk.
+    expect(session.client.writableLength).toBeLessThan(1024 * 1024);
+    expect(session.upstream!.isPaused()).toBe(true);
+    // The backend itself is held back: far less than the 512 MiB it wanted to send has left it.
+    expect(backendWritten - backendSocket.writableLength).toBeLessThan(64 * 1024 * 1024);
+    client.destroy();
+  });
+
+  test('a session busy one way only is not idle: a backend streaming to a silent client', async () => {
+    const server = net.createServer((s) => {
+      s.on('error', () => {});
+      let sent = 0;
+      const tick = setInterval(() => {
+        s.write('t');
+        if (++sent === 8) {
+          clearInterval(tick);
+          s.end();
+        }
+      }, 60);
+      s.on('close', () => clearInterval(tick));
+    });
+    servers.push(server);
+    const { port } = await run([backend(await listen(server))], { timeouts: timeouts({ connect: 1000, idle: 200 }) });
+    const client = await connect(port);
+    // 8 bytes over ~480 ms, more than twice the idle timeout: all arrive, then the backend's FIN.
+    expect((await readAll(client)).toString()).toBe('tttttttt');
+  });
 });
 
 test('a backend that never answers the SYN times out and the next backend serves', async () => {
