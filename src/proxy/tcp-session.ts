@@ -175,7 +175,7 @@ export class TcpSession implements PickContext {
     this.upstreamClosed = false;
     up.on('error', onUpstreamError);
     up.on('close', onUpstreamClose);
-    up.once('connect', onUpstreamConnect);
+    up.on('connect', onUpstreamConnect); // fires once; `on` spares once()'s wrapper
     // Node has no connect timeout of its own; the timer carries the session as an argument, not a closure.
     this.timer = setTimeout(onConnectTimeout, proxy.connectTimeout, this);
   }
@@ -421,14 +421,24 @@ function onClientEnd(this: SessionSocket): void {
     s.upstream!.write(s.pending);
     s.pending = null;
   }
-  s.upstream!.end();
-  s.halfClosed();
+  passFin(s.upstream!, s);
 }
 
 function onUpstreamEnd(this: SessionSocket): void {
-  const s = this.session;
-  s.client.end();
-  s.halfClosed();
+  passFin(this.session.client, this.session);
+}
+
+/**
+ * A FIN arrived: send one to `to`. When `to` has sent its own FIN already and
+ * nothing is queued for it, close() does that (the kernel sends the FIN after
+ * the data it holds), which saves a shutdown() and its callback per session.
+ */
+function passFin(to: SessionSocket, s: TcpSession): void {
+  if (to.readableEnded && to.writableLength === 0) to.destroy();
+  else {
+    to.end();
+    s.halfClosed();
+  }
 }
 
 const IDLE_CHECKS = 4;
