@@ -70,7 +70,7 @@ export class TcpSession implements PickContext {
   checkFirstChunk = false;
   /** The client's PROXY header was read through 'data' events (so its reads stay on them). */
   headerRead = false;
-  /** Reads either way, counted for the idle check (cheaper than re-arming a timer per chunk). */
+  /** Reads either way (and drains of queued writes), counted for the idle check (cheaper than re-arming a timer per chunk). */
   activity = 0;
   private idleSeen = 0;
   private quietChecks = 0;
@@ -406,12 +406,17 @@ function proxySignature(head: Buffer): 'yes' | 'maybe' | 'no' {
   return maybe ? 'maybe' : 'no';
 }
 
+// A drain is bytes leaving for a slow peer: activity for the idle check, though no read happened.
 function onUpstreamDrain(this: SessionSocket): void {
-  this.session.client.resume();
+  const s = this.session;
+  s.activity++;
+  s.client.resume();
 }
 
 function onClientDrain(this: SessionSocket): void {
-  this.session.upstream!.resume();
+  const s = this.session;
+  s.activity++;
+  s.upstream!.resume();
 }
 
 function onClientEnd(this: SessionSocket): void {
