@@ -7,7 +7,8 @@ import net from 'node:net';
  * Reads: Node's `onread` option makes a socket read straight into a buffer
  * we own, instead of allocating a Buffer per read and pushing it through the
  * Readable machinery. Every socket reads into the same READ_BUFFER, which is
- * safe only because its contents never outlive the read callback:
+ * safe only because its contents never outlive the read callback, thanks to
+ * the way chunks are written on.
  *
  * Writes: a chunk is written on at once with write(2) on the target's file
  * descriptor (fs.writeSync: the descriptor is non-blocking, so it returns what
@@ -117,6 +118,3 @@ function copyOf(buffer: Buffer, start: number, end: number): Buffer {
   buffer.copy(copy, 0, start, end);
   return copy;
 }
-
-/** Whether accepted sockets can read into the shared buffer on this Node (tests check both paths). */
-export const spliceAvailable = userBufferKeys !== null;

@@ -211,8 +211,9 @@ export class TcpSession implements PickContext {
   }
 
   /**
-   * Every quarter of the idle timeout: a session with no read either way for
-   * four checks in a row is closed, between 1 and 1.25 × idle after its last byte.
+   * Every quarter of the idle timeout: a session with no activity (a read
+   * either way, or a drain of queued bytes) for four checks in a row is
+   * closed, between 1 and 1.25 × idle after its last byte.
    */
   idleCheck(): void {
     if (this.activity !== this.idleSeen) {
