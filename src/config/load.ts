@@ -10,7 +10,8 @@ import { YAMLParseError, parse as parseYaml } from 'yaml';
 import { FulcrumError, isFulcrumError } from '../errors';
 import { type Env, substituteEnv } from './env';
 import { formatProblem, isUnder, sortProblems } from './problems';
-import { checkAdminExposure, checkProtocolKeys, checkUniqueness } from './rules';
+import { checkListenAddresses } from './listen-rules';
+import { checkAdminExposure, checkProtocolKeys, checkUniqueness, checkWeights } from './rules';
 import { applySchema } from './schema';
 import type { FulcrumConfig } from './types';
 
@@ -77,18 +78,27 @@ export function validateConfig(raw: unknown, env: Env = process.env): FulcrumCon
     ...(schema.ok ? [] : schema.problems.filter(notFromEnv)),
     ...checkUniqueness(doc).filter(notFromEnv),
     ...checkProtocolKeys(doc).filter(notFromEnv),
-    ...(schema.ok ? checkAdminExposure(schema.config) : []),
+    ...checkListenAddresses(doc).filter(notFromEnv),
+    ...checkWeights(doc).filter(notFromEnv),
+    ...checkAdminExposure(doc).filter(notFromEnv),
   ]);
   if (problems.length === 0 && schema.ok) return schema.config;
   const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
   throw new FulcrumError('ERR_FULCRUM_CONFIG', `invalid configuration (${count})`, problems.map(formatProblem));
 }
 
+/** Aliases a document may expand (the yaml library's default, stated): a "billion laughs" document is refused, not expanded. */
+export const MAX_YAML_ALIASES = 100;
+
 function parseYamlText(text: string, source: string): unknown {
   try {
-    return parseYaml(text, { prettyErrors: true });
+    return parseYaml(text, { prettyErrors: true, maxAliasCount: MAX_YAML_ALIASES });
   } catch (err) {
-    if (!(err instanceof YAMLParseError)) throw err;
+    if (!(err instanceof YAMLParseError)) {
+      // The alias bound throws a plain ReferenceError; whatever the parser throws, the file is what was wrong.
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new FulcrumError('ERR_FULCRUM_CONFIG_READ', `cannot parse ${source} as YAML: ${reason} (at most ${MAX_YAML_ALIASES} alias expansions)`, [], { cause: err });
+    }
     const line = err.linePos?.[0]?.line;
     const col = err.linePos?.[0]?.col;
     const reason = (err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
