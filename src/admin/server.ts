@@ -77,7 +77,10 @@ export class AdminServer {
       const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? '400 Bad Request';
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     });
-    this.server.on('error', (err) => this.log.error({ err }, 'admin listener error'));
+    // A failed bind is listen()'s to report (once, as ERR_FULCRUM_LISTEN); this logs errors of a listening socket.
+    this.server.on('error', (err) => {
+      if (this.server.listening) this.log.error({ err }, 'admin listener error');
+    });
   }
 
   /** Binds config.listen; refuses a non-loopback address without a token before binding anything. */
