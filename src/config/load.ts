@@ -9,7 +9,7 @@ import { extname } from 'node:path';
 import { YAMLParseError, parse as parseYaml } from 'yaml';
 import { FulcrumError, isFulcrumError } from '../errors';
 import { type Env, substituteEnv } from './env';
-import { formatProblem, isUnder, sortProblems } from './problems';
+import { formatProblem, isPlainObject, isUnder, sortProblems } from './problems';
 import { checkListenAddresses } from './listen-rules';
 import { checkAdminExposure, checkProtocolKeys, checkUniqueness, checkWeights } from './rules';
 import { applySchema } from './schema';
@@ -82,13 +82,26 @@ export function validateConfig(raw: unknown, env: Env = process.env): FulcrumCon
     ...checkWeights(doc).filter(notFromEnv),
     ...checkAdminExposure(doc).filter(notFromEnv),
   ]);
-  if (problems.length === 0 && schema.ok) return schema.config;
+  if (problems.length === 0 && schema.ok) return markDefaultedCaps(doc, schema.config);
   const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
   throw new FulcrumError('ERR_FULCRUM_CONFIG', `invalid configuration (${count})`, problems.map(formatProblem));
 }
 
 /** Aliases a document may expand (the yaml library's default, stated): a "billion laughs" document is refused, not expanded. */
 export const MAX_YAML_ALIASES = 100;
+
+/** Which session caps the document left out (fulcrum may lower those to fit the open-files limit). */
+function markDefaultedCaps(doc: unknown, config: FulcrumConfig): FulcrumConfig {
+  const raw = isPlainObject(doc) && Array.isArray(doc.services) ? doc.services : [];
+  config.services.forEach((s, i) => {
+    const r: unknown = raw[i];
+    const caps: Array<'maxConnections' | 'udp.maxSessions'> = [];
+    if (s.protocol === 'tcp' && isPlainObject(r) && r.maxConnections === undefined) caps.push('maxConnections');
+    if (s.protocol === 'udp' && isPlainObject(r) && !(isPlainObject(r.udp) && r.udp.maxSessions !== undefined)) caps.push('udp.maxSessions');
+    s.defaultedCaps = caps;
+  });
+  return config;
+}
 
 function parseYamlText(text: string, source: string): unknown {
   try {

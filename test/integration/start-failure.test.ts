@@ -8,9 +8,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { start } from '../../src/index';
-import { runCli } from '../helpers/cli';
+import { spawn } from 'node:child_process';
+import { CLI, runCli } from '../helpers/cli';
 import { fulcrumConfig, tcpService, backend, ep } from '../helpers/config';
-import { close, listen, refusedPort } from '../helpers/net';
+import { close, listen, refusedPort, until } from '../helpers/net';
 
 let dir: string;
 const servers: net.Server[] = [];
@@ -80,4 +81,38 @@ test('a start that fails at the admin API closes the service listeners it opened
     again.listen(servicePort, '127.0.0.1', () => resolve('bound'));
   })).resolves.toBe('bound');
   expect(again.listening).toBe(true);
+});
+
+describe('the descriptor budget at start (items 2 and 19)', () => {
+  /** `fulcrum run ARGS` under `ulimit -Sn 20000` (as the issue's box), until it listens; then SIGTERM. */
+  async function startUnder20k(args: string[]): Promise<string> {
+    const child = spawn('sh', ['-c', `ulimit -Sn 20000 2>/dev/null; exec "${process.execPath}" "${CLI}" "$@"`, 'sh', 'run', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, JEST_WORKER_ID: '', FULCRUM_LOG_LEVEL: 'info' },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    await until(() => out.includes('"service listening"') || child.exitCode !== null, 15_000, 20);
+    child.kill('SIGTERM');
+    await exited;
+    return out;
+  }
+
+  test('a default start fits the limit it finds: no warning, the default cap lowered and logged', async () => {
+    expect.assertions(3);
+    const out = await startUnder20k(['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:1']);
+    expect(out).toContain('"service listening"');
+    expect(out).not.toContain('file descriptors');
+    expect(out).toMatch(/"lowered":\["services\[0\]\.maxConnections 10000 → \d+"\].*"default session caps lowered to fit the open-files limit"/);
+  }, 30_000);
+
+  test('an explicit cap above the limit still warns', async () => {
+    expect.assertions(2);
+    const file = writeConfig('big-cap.yaml', 'admin: { enabled: false }\nservices:\n  - { name: a, listen: 127.0.0.1:0, maxConnections: 5000000, health: { enabled: false }, backends: [{ address: 127.0.0.1:1 }] }\n');
+    const out = await startUnder20k(['-c', file]);
+    expect(out).toContain('"service listening"');
+    expect(out).toMatch(/could need 1000006\d file descriptors but the open-files limit is \d+/);
+  }, 30_000);
 });

@@ -231,6 +231,7 @@ services:
           proxyProtocol: null,
           acceptProxy: [],
           udp: UDP_DEFAULTS,
+          defaultedCaps: [],
         },
         {
           name: 'game',
@@ -251,6 +252,7 @@ services:
           proxyProtocol: null,
           acceptProxy: [],
           udp: UDP_DEFAULTS,
+          defaultedCaps: ['maxConnections'],
         },
         {
           name: 'cache',
@@ -271,6 +273,7 @@ services:
           proxyProtocol: null,
           acceptProxy: [],
           udp: UDP_DEFAULTS,
+          defaultedCaps: ['maxConnections'],
         },
       ],
     };
