@@ -3,18 +3,8 @@
  * (issue 11, items 4, 14, 15, 16): each must be a config error naming the
  * field, reported together with every other problem.
  */
-import { FulcrumError } from '../../src/errors';
 import { parseConfigText, validateConfig } from '../../src/config';
-
-function thrown(fn: () => unknown): FulcrumError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof FulcrumError) return err;
-    throw err;
-  }
-  throw new Error('expected a FulcrumError, nothing was thrown');
-}
+import { thrown } from '../helpers/thrown';
 
 function problems(yaml: string): readonly string[] {
   const err = thrown(() => parseConfigText(yaml, { env: {} }));
