@@ -20,8 +20,6 @@ export const ADMIN_TIMEOUTS = {
   headers: 5_000,
   request: 10_000,
   keepAlive: 5_000,
-  /** No bytes either way for this long closes the connection. */
-  idle: 30_000,
   /** How often node:http checks headers/request timeouts (its default, 30 s, let silent sockets sit ~35 s). */
   checkEvery: 1_000,
   /** After an error reply, a client that does not read it is cut off anyway. */
@@ -85,13 +83,13 @@ export class AdminServer {
     this.token = config.token || undefined;
     // Slow, stuck or silent clients must not pin descriptors on a control
     // endpoint: bounded time to send headers and the request, a short
-    // keep-alive, an idle timeout, and a cap on connections (the rest are
-    // closed at accept), so the admin API can never take the data plane's fds.
+    // keep-alive, and a cap on connections (the rest are closed at accept),
+    // so the admin API can never take the data plane's fds. No idle timeout
+    // while a request is handled: a reload may wait for its health checks.
     this.server = http.createServer({ connectionsCheckingInterval: ADMIN_TIMEOUTS.checkEvery }, (req, res) => void this.handle(req, res));
     this.server.headersTimeout = ADMIN_TIMEOUTS.headers;
     this.server.requestTimeout = ADMIN_TIMEOUTS.request;
     this.server.keepAliveTimeout = ADMIN_TIMEOUTS.keepAlive;
-    this.server.timeout = ADMIN_TIMEOUTS.idle; // no 'timeout' listener: node:http destroys the socket
     this.server.maxConnections = config.maxConnections ?? ADMIN_MAX_CONNECTIONS;
     this.server.on('drop', () => this.log.debug('admin connection refused: admin.maxConnections reached'));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
