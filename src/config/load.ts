@@ -110,7 +110,8 @@ function parseYamlText(text: string, source: string): unknown {
     if (!(err instanceof YAMLParseError)) {
       // The alias bound throws a plain ReferenceError; whatever the parser throws, the file is what was wrong.
       const reason = err instanceof Error ? err.message : String(err);
-      throw new FulcrumError('ERR_FULCRUM_CONFIG_READ', `cannot parse ${source} as YAML: ${reason} (at most ${MAX_YAML_ALIASES} alias expansions)`, [], { cause: err });
+      const hint = /alias/i.test(reason) ? ` (at most ${MAX_YAML_ALIASES} alias expansions)` : '';
+      throw new FulcrumError('ERR_FULCRUM_CONFIG_READ', `cannot parse ${source} as YAML: ${reason}${hint}`, [], { cause: err });
     }
     const line = err.linePos?.[0]?.line;
     const col = err.linePos?.[0]?.col;
