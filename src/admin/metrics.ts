@@ -43,6 +43,9 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
   const udpDatagrams = new Counter({ name: 'fulcrum_udp_datagrams_total', help: 'UDP datagrams: in = from clients (dropped ones included), out = replies sent to clients.', labelNames: ['service', 'direction'], registers });
   const udpDropped = new Counter({ name: 'fulcrum_udp_dropped_total', help: 'UDP datagrams dropped, by reason (acl, max_sessions, oversize, reply_ratio, ...).', labelNames: ['service', 'reason'], registers });
 
+  const timerFailures = new Counter({ name: 'fulcrum_timer_errors_total', help: 'Exceptions thrown by timer callbacks: logged and survived (a bug: please report it).', registers });
+  timerFailures.inc(report.timerErrors);
+
   const peer = report.peer;
   if (peer !== null) {
     const peerState = new Gauge({ name: 'fulcrum_peer_state', help: 'This node in its failover pair: 0 backup, 1 master, 2 fault.', registers });

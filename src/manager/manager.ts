@@ -4,6 +4,7 @@ import type { Endpoint, FulcrumConfig } from '../config/types';
 import { FulcrumError } from '../errors';
 import { rootLogger, setLogLevel, type Logger } from '../log';
 import { HealthFlag } from '../pool/backend';
+import { guarded, timerErrors } from '../timers';
 import { VERSION } from '../version';
 import { diffServices } from './reload';
 import { fdBudgetWarning, openFilesLimit } from './fd-budget';
@@ -105,6 +106,7 @@ export class Manager implements ControlPlane {
       configFile: this.configFile,
       services: this.services.map(serviceStatus),
       peer: this.pair?.status() ?? null,
+      timerErrors: timerErrors.total,
     };
   }
 
@@ -184,7 +186,7 @@ export class Manager implements ControlPlane {
     this.retiring.add(service);
     service.proxy.stopAccepting();
     service.stop();
-    const timer = setTimeout(() => service.proxy.abortAll(), service.config.drainTimeout);
+    const timer = setTimeout(guarded('retired service drain deadline', () => service.proxy.abortAll()), service.config.drainTimeout);
     timer.unref();
     void service.proxy.whenIdle().then(() => {
       clearTimeout(timer);

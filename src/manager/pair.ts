@@ -1,5 +1,6 @@
 import type { PeerConfig } from '../config/types';
 import type { Logger } from '../log';
+import { guarded } from '../timers';
 import type { SessionSync, UdpProxy } from '../proxy/udp-proxy';
 import type { UdpSession } from '../proxy/udp-session';
 import { runHook } from './peer/hooks';
@@ -49,7 +50,7 @@ export class Pair implements SessionSync {
   async start(): Promise<void> {
     for (const s of this.services()) this.attach(s);
     await this.peer.start();
-    this.syncTimer = setInterval(() => this.flushSync(), this.config.advertInterval);
+    this.syncTimer = setInterval(guarded('pair session sync', () => this.flushSync()), this.config.advertInterval);
     this.syncTimer.unref();
   }
 

@@ -77,6 +77,8 @@ export interface StatusReport {
   services: ServiceStatus[];
   /** The failover pair; null when no peer is configured. */
   peer: PeerStatus | null;
+  /** Exceptions thrown by timer callbacks since start: logged and survived (src/timers.ts). */
+  timerErrors: number;
 }
 
 export type BackendAction = 'drain' | 'enable' | 'disable';

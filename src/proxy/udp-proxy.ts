@@ -8,6 +8,7 @@ import type { Endpoint } from '../config/types';
 import { FulcrumError } from '../errors';
 import type { Logger } from '../log';
 import { HealthFlag, type Backend } from '../pool/backend';
+import { guarded } from '../timers';
 import { udpSettings, UdpSession, type UdpCloseReason, type UdpDropCounts, type UdpSettings } from './udp-session';
 
 export { MAX_PENDING, UDP_DEFAULTS, udpSettings, UdpSession, type UdpCloseReason, type UdpDropCounts, type UdpDropReason, type UdpSettings } from './udp-session';
@@ -123,7 +124,7 @@ export class UdpProxy {
         socket.on('message', this.onClientMessage);
         this.socket = socket;
         this.applyBufferSizes(socket);
-        this.sweepTimer = setInterval(() => this.sweep(), this.sweepInterval);
+        this.sweepTimer = setInterval(guarded('udp idle sweep', () => this.sweep()), this.sweepInterval);
         this.sweepTimer.unref();
         const bound = socket.address();
         const text = v6 ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;

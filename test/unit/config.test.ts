@@ -602,6 +602,24 @@ services:
     ]);
   });
 
+  test('names are at most 64 characters: longer ones could not cross the pair heartbeat (issue 11 item 1)', () => {
+    const long = 'b'.repeat(65);
+    const yaml = `
+services:
+  - name: ${'s'.repeat(65)}
+    listen: 0.0.0.0:80
+    backends:
+      - { address: 10.0.0.1:80, name: ${long} }
+      - { address: 10.0.0.2:80, name: ${'c'.repeat(64)} }
+peer: { id: ${'p'.repeat(65)}, listen: 127.0.0.1:7946, peers: [127.0.0.1:7947], key: "0123456789abcdef" }
+`;
+    expect(problems(yaml)).toEqual([
+      'services[0].name: is 65 characters long; names may have at most 64',
+      'services[0].backends[0].name: is 65 characters long; names may have at most 64',
+      'peer.id: is 65 characters long; names may have at most 64',
+    ]);
+  });
+
   test('several services may listen on port 0', () => {
     const yaml = `
 services:

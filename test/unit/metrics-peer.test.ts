@@ -7,6 +7,7 @@ test('peer metrics: state, transitions, rejected by reason, last heard per peer'
     pid: 1,
     uptimeSeconds: 1,
     configFile: null,
+    timerErrors: 0,
     services: [],
     peer: {
       id: 'lb-a',
