@@ -41,7 +41,7 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
   const sessionSeconds = new Gauge({ name: 'fulcrum_session_seconds', help: 'Session duration (TCP: backend connected to close; UDP: first to last datagram), by quantile, in seconds.', labelNames: ['service', 'quantile'], registers });
   const udpSessions = new Gauge({ name: 'fulcrum_udp_sessions', help: 'Live UDP sessions (client address:port with its upstream socket).', labelNames: ['service'], registers });
   const udpDatagrams = new Counter({ name: 'fulcrum_udp_datagrams_total', help: 'UDP datagrams: in = from clients (dropped ones included), out = replies sent to clients.', labelNames: ['service', 'direction'], registers });
-  const udpDropped = new Counter({ name: 'fulcrum_udp_dropped_total', help: 'UDP datagrams dropped, by reason (acl, max_sessions, oversize, reply_ratio, ...).', labelNames: ['service', 'reason'], registers });
+  const udpDropped = new Counter({ name: 'fulcrum_udp_dropped_total', help: 'UDP datagrams dropped, by reason (acl, max_sessions, oversize, reply_ratio, amplification, ...).', labelNames: ['service', 'reason'], registers });
 
   const timerFailures = new Counter({ name: 'fulcrum_timer_errors_total', help: 'Exceptions thrown by timer callbacks: logged and survived (a bug: please report it).', registers });
   timerFailures.inc(report.timerErrors);

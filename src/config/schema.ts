@@ -62,6 +62,7 @@ const udpShape = {
   maxDatagram: integer(1, 65_527, 65_507),
   responses: integer(0, 1_000_000, 0),
   maxReplyRatio: number(0, 1_000_000, 0),
+  amplificationLimit: number(0, 1_000_000, 3),
   onBackendDown: oneOf(['reassign', 'drop'] as const, 'reassign'),
   recvBufferSize: optionalInteger(1024, 1 << 30),
   sendBufferSize: optionalInteger(1024, 1 << 30),

@@ -83,6 +83,8 @@ export interface UdpConfig {
   responses: number;
   /** Reply bytes allowed per request byte of a session; 0 = off. */
   maxReplyRatio: number;
+  /** Until a client has sent a second datagram, reply bytes allowed per byte it sent (RFC 9000 §8.1: 3); 0 = off. */
+  amplificationLimit: number;
   onBackendDown: 'reassign' | 'drop';
   recvBufferSize?: number;
   sendBufferSize?: number;

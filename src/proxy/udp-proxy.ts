@@ -9,9 +9,9 @@ import { FulcrumError } from '../errors';
 import type { Logger } from '../log';
 import { HealthFlag, type Backend } from '../pool/backend';
 import { guarded } from '../timers';
-import { udpSettings, UdpSession, type UdpCloseReason, type UdpDropCounts, type UdpSettings } from './udp-session';
+import { noDrops, udpSettings, UdpSession, type UdpCloseReason, type UdpDropCounts, type UdpSettings } from './udp-session';
 
-export { MAX_PENDING, UDP_DEFAULTS, udpSettings, UdpSession, type UdpCloseReason, type UdpDropCounts, type UdpDropReason, type UdpSettings } from './udp-session';
+export { MAX_PENDING, UDP_DEFAULTS, UDP_DROP_REASONS, udpSettings, UdpSession, type UdpCloseReason, type UdpDropCounts, type UdpDropReason, type UdpSettings } from './udp-session';
 
 export interface UdpProxyOptions extends Partial<UdpSettings> {
   name: string;
@@ -58,17 +58,7 @@ export class UdpProxy {
   readonly now: () => number;
   readonly sweepInterval: number;
   readonly sessions = new Map<string, UdpSession>();
-  readonly dropped: UdpDropCounts = {
-    no_backend: 0,
-    max_sessions: 0,
-    max_sessions_per_source: 0,
-    oversize: 0,
-    send_error: 0,
-    reply_ratio: 0,
-    queue_full: 0,
-    acl: 0,
-    privileged_source: 0,
-  };
+  readonly dropped: UdpDropCounts = noDrops();
   acl: { check(ip: string): boolean };
   allowPrivilegedSources: boolean;
   sync: SessionSync | null = null;

@@ -36,7 +36,7 @@ export function tcpService(backends: BackendConfig[], extra: Partial<ServiceConf
     perSource: null,
     proxyProtocol: null,
     acceptProxy: [],
-    udp: { idleTimeout: 60_000, maxSessions: 65_536, maxSessionsPerSource: 0, maxDatagram: 65_507, responses: 0, maxReplyRatio: 0, onBackendDown: 'reassign', allowPrivilegedSources: false },
+    udp: { idleTimeout: 60_000, maxSessions: 65_536, maxSessionsPerSource: 0, maxDatagram: 65_507, responses: 0, maxReplyRatio: 0, amplificationLimit: 3, onBackendDown: 'reassign', allowPrivilegedSources: false },
     ...extra,
   };
 }

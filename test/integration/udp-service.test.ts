@@ -93,7 +93,9 @@ test('denied sources and privileged source ports are dropped and counted', async
 
 test('proxyProtocol v2 prefixes each datagram with a DGRAM header naming the client', async () => {
   const a = await udpEcho('a');
-  const h = await start(fulcrumConfig([udpService([a.port], { proxyProtocol: 'v2' })]));
+  // The echo sends the PROXY header back too: its first reply is ~10x the 3-byte request (amplificationLimit).
+  const udp = { ...tcpService([]).udp, amplificationLimit: 0 };
+  const h = await start(fulcrumConfig([udpService([a.port], { proxyProtocol: 'v2', udp })]));
   handles.push(h);
   const port = h.addresses.get('svc')!.port;
   const c = await client('127.0.0.3');

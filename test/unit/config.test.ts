@@ -166,6 +166,7 @@ const UDP_DEFAULTS = {
   maxDatagram: 65_507,
   responses: 0,
   maxReplyRatio: 0,
+  amplificationLimit: 3,
   onBackendDown: 'reassign' as const,
   allowPrivilegedSources: false,
 };
