@@ -52,6 +52,7 @@ const healthShape = {
   fall: integer(1, 100, 3),
   port: optionalInteger(1, 65535),
   passiveFailures: integer(0, 1000, 3),
+  passiveHold: duration('10s', { positive: true }),
   proxyProtocol: bool(false),
   udpProbe: mapping({ send: hexBytes(), expect: hexOrAny() }, 'udp probe settings').optional(),
 };

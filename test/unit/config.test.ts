@@ -222,7 +222,7 @@ services:
           timeouts: { connect: 2000, idle: 0, halfClose: 60_000, maxLifetime: 0, proxyHeader: 3000 },
           retries: 0,
           maxConnections: 100,
-          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false },
+          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, passiveHold: 10_000, proxyProtocol: false },
           slowStart: 0,
           drainTimeout: 300_000,
           onBackendDown: 'keep',
@@ -242,7 +242,7 @@ services:
           timeouts: { connect: 5000, idle: 3_600_000, halfClose: 60_000, maxLifetime: 0, proxyHeader: 3000 },
           retries: 2,
           maxConnections: 10000,
-          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false },
+          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, passiveHold: 10_000, proxyProtocol: false },
           slowStart: 0,
           drainTimeout: 300_000,
           onBackendDown: 'keep',
@@ -262,7 +262,7 @@ services:
           timeouts: { connect: 5000, idle: 3_600_000, halfClose: 60_000, maxLifetime: 0, proxyHeader: 3000 },
           retries: 2,
           maxConnections: 10000,
-          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false },
+          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, passiveHold: 10_000, proxyProtocol: false },
           slowStart: 0,
           drainTimeout: 300_000,
           onBackendDown: 'keep',
@@ -464,13 +464,13 @@ services:
   test('health, slow start, drain and onBackendDown: defaults and checks', () => {
     const base = `services:\n  - name: a\n    listen: 127.0.0.1:0\n    backends: [{ address: 10.0.0.1:80 }]\n`;
     const s = parseConfigText(base, { env: {} }).services[0]!;
-    expect(s.health).toEqual({ enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false });
+    expect(s.health).toEqual({ enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, passiveHold: 10_000, proxyProtocol: false });
     expect([s.slowStart, s.drainTimeout, s.onBackendDown]).toEqual([0, 300_000, 'keep']);
     const custom = parseConfigText(
       `${base}    health: { interval: 500ms, timeout: 200ms, rise: 1, fall: 2, port: 8080, passiveFailures: 0 }\n    slowStart: 30s\n    drainTimeout: 1m\n    onBackendDown: close\n`,
       { env: {} },
     ).services[0]!;
-    expect(custom.health).toEqual({ enabled: true, interval: 500, timeout: 200, rise: 1, fall: 2, port: 8080, passiveFailures: 0, proxyProtocol: false });
+    expect(custom.health).toEqual({ enabled: true, interval: 500, timeout: 200, rise: 1, fall: 2, port: 8080, passiveFailures: 0, passiveHold: 10_000, proxyProtocol: false });
     expect([custom.slowStart, custom.drainTimeout, custom.onBackendDown]).toEqual([30_000, 60_000, 'close']);
     expect(problems(`${base}    health: { interval: 0s, rise: 0, port: 70000, intervl: 1s }\n    onBackendDown: kill\n`)).toEqual([
       'services[0].health.interval: must be more than 0 (got "0s")',
