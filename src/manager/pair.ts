@@ -50,6 +50,8 @@ export class Pair implements SessionSync {
   async start(): Promise<void> {
     for (const s of this.services()) this.attach(s);
     await this.peer.start();
+    // A node starts as BACKUP without a transition: run onBackup as keepalived does, so a VIP left from before a reboot goes.
+    if (this.peer.state === 'backup') this.runHook('backup');
     this.syncTimer = setInterval(guarded('pair session sync', () => this.flushSync()), this.config.advertInterval);
     this.syncTimer.unref();
   }
@@ -86,6 +88,10 @@ export class Pair implements SessionSync {
       if (state === 'master') void this.openListeners(generation);
       else for (const s of this.services()) s.closeListener();
     }
+    this.runHook(state);
+  }
+
+  private runHook(state: PeerState): void {
     const env = { FULCRUM_STATE: state.toUpperCase(), FULCRUM_PEER_ID: this.config.id, FULCRUM_PRIORITY: String(this.config.priority) };
     void runHook(state === 'master' ? this.config.onMaster : this.config.onBackup, env, this.config.hookTimeout, this.log);
   }

@@ -195,6 +195,21 @@ test('hooks run with the state in their environment', async () => {
   expect(fs.readFileSync(out, 'utf8')).toContain('BACKUP lb-a 150');
 });
 
+test('a node that starts as BACKUP runs onBackup (a VIP left from before a reboot goes)', async () => {
+  expect.assertions(2);
+  const out = path.join(dir, 'start-hook.log');
+  const hook = path.join(dir, 'start-hook.sh');
+  fs.writeFileSync(hook, `#!/bin/sh\necho "$FULCRUM_STATE $FULCRUM_PEER_ID $FULCRUM_PRIORITY" >> ${out}\n`, { mode: 0o755 });
+  const { fileA, fileB } = await tcpPair({}, { hook });
+  const a = run(fileA);
+  await waitState(a, 'master');
+  const b = run(fileB); // never becomes master: no transition, yet its onBackup must run
+  const deadline = Date.now() + 5000;
+  while (!(fs.existsSync(out) && fs.readFileSync(out, 'utf8').includes('BACKUP')) && Date.now() < deadline) await sleep(10);
+  expect(fs.readFileSync(out, 'utf8')).toBe('BACKUP lb-b 100\n');
+  expect(stateOf(b)).toBe('backup');
+});
+
 test('UDP session sync: a client pinned to a backend keeps it after failover with least-conn', async () => {
   const backends = await Promise.all(
     ['x', 'y'].map(async (name) => {

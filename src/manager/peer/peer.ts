@@ -20,7 +20,8 @@ export interface PeerStatus {
   transitions: number;
   /** Heartbeats rejected, by reason (bad_mac, replay, stale_timestamp, ...). */
   rejected: Record<string, number>;
-  peers: Array<{ nodeId: string; address: string; state: PeerState; priority: number; lastHeardMs: number }>;
+  /** `state` is the last one heard; `lost` once nothing was heard for the dead interval (3 adverts + skew). */
+  peers: Array<{ nodeId: string; address: string; state: PeerState; priority: number; lastHeardMs: number; lost: boolean }>;
 }
 
 /**
@@ -112,13 +113,14 @@ export class Peer {
 
   status(): PeerStatus {
     const now = Date.now();
+    const dead = this.machine.masterDownInterval;
     return {
       id: this.config.id,
       state: this.machine.state,
       priority: this.config.priority,
       transitions: this.machine.transitions,
       rejected: { ...this.rejected },
-      peers: [...this.heard].map(([nodeId, h]) => ({ nodeId, address: h.address, state: h.state, priority: h.priority, lastHeardMs: now - h.at })),
+      peers: [...this.heard].map(([nodeId, h]) => ({ nodeId, address: h.address, state: h.state, priority: h.priority, lastHeardMs: now - h.at, lost: now - h.at > dead })),
     };
   }
 
