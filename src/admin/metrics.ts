@@ -45,6 +45,13 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
 
   const timerFailures = new Counter({ name: 'fulcrum_timer_errors_total', help: 'Exceptions thrown by timer callbacks: logged and survived (a bug: please report it).', registers });
   timerFailures.inc(report.timerErrors);
+  if (report.udpKernel != null) {
+    const where = '(kernel counter for the whole host or network namespace, not only fulcrum: /proc/net/snmp Udp and /proc/net/snmp6 Udp6)';
+    const rcvbuf = new Counter({ name: 'fulcrum_udp_rcvbuf_errors_total', help: `UDP datagrams dropped because a socket receive buffer was full ${where}.`, registers });
+    const sndbuf = new Counter({ name: 'fulcrum_udp_sndbuf_errors_total', help: `UDP datagrams dropped because a socket send buffer was full ${where}.`, registers });
+    rcvbuf.inc(report.udpKernel.rcvbufErrors);
+    sndbuf.inc(report.udpKernel.sndbufErrors);
+  }
 
   const peer = report.peer;
   if (peer !== null) {

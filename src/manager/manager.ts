@@ -10,6 +10,7 @@ import { diffServices } from './reload';
 import { fdBudgetWarning, openFilesLimit } from './fd-budget';
 import { Pair } from './pair';
 import { Service } from './service';
+import { readUdpKernelStats } from './udp-kernel-stats';
 import { backendStatus, serviceStatus } from './status-report';
 import type { BackendAction, BackendStatus, ControlPlane, ReloadReport, StatusReport } from './status';
 
@@ -33,6 +34,8 @@ export class Manager implements ControlPlane {
   pair: Pair | null = null;
   adminAddress: Endpoint | null = null;
   private stopping: Promise<StopResult> | null = null;
+  /** Sessions closed by force (abortAll, a second signal, or the shutdown deadline). */
+  private aborted = 0;
   private reloading: Promise<unknown> = Promise.resolve();
   private readonly startedAt = Date.now();
 
@@ -107,6 +110,7 @@ export class Manager implements ControlPlane {
       services: this.services.map(serviceStatus),
       peer: this.pair?.status() ?? null,
       timerErrors: timerErrors.total,
+      udpKernel: this.services.some((s) => s.udp !== null) ? readUdpKernelStats() : null,
     };
   }
 
@@ -199,9 +203,13 @@ export class Manager implements ControlPlane {
     return this.stopping;
   }
 
-  /** Close every session now, retiring services included (a second signal). */
+  /** Close every session now, retiring services included (a second signal); counted in stop()'s `aborted`. */
   abortAll(): void {
-    for (const s of [...this.services, ...this.retiring]) s.proxy.abortAll();
+    const all = [...this.services, ...this.retiring];
+    for (const s of all) {
+      this.aborted += s.proxy.sessions.size;
+      s.proxy.abortAll();
+    }
   }
 
   private async drainAndStop(deadlineMs: number): Promise<StopResult> {
@@ -222,13 +230,12 @@ export class Manager implements ControlPlane {
     const drained = Promise.all(all().map((s) => s.proxy.whenIdle())).then(() => 'drained' as const);
     const outcome = await Promise.race([drained, deadline]);
     clearTimeout(timer);
-    let aborted = 0;
     if (outcome === 'deadline') {
-      aborted = live();
-      for (const s of all()) s.proxy.abortAll();
+      this.abortAll();
       await drained;
     }
     await this.admin?.close();
+    const aborted = this.aborted;
     this.log.info({ aborted }, 'stopped');
     return { aborted };
   }

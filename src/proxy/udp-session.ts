@@ -225,7 +225,9 @@ export class UdpSession implements PickContext {
       proxy.datagramsOut++;
       proxy.bytesOut += n;
       socket.send(msg, this.clientPort, this.clientAddress, proxy.onReplySent);
-      if (settings.responses > 0 && ++this.replies >= settings.responses) proxy.closeSession(this, 'responses');
+      // Counted always: the access log reports it whether or not `responses` is set.
+      const replies = ++this.replies;
+      if (settings.responses > 0 && replies >= settings.responses) proxy.closeSession(this, 'responses');
     }
   }
 

@@ -489,6 +489,25 @@ describe('UdpProxy', () => {
     await expect(second.listen(at(port))).rejects.toMatchObject({ code: 'ERR_FULCRUM_LISTEN' });
   });
 
+  test('the access log counts replies whether or not udp.responses is set', async () => {
+    expect.assertions(1);
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
+    const [b] = await backends(echo);
+    const { proxy, port } = await proxyFor([b], { log: pino({ level: 'info' }, sink), logConnections: true });
+    const c = await Client.open(port);
+    for (const q of ['a', 'b', 'c']) await c.request(q);
+    proxy.abortAll();
+    await until(() => lines.some((l) => l.includes('udp session closed')));
+    const line = JSON.parse(lines.find((l) => l.includes('udp session closed'))!);
+    expect(line).toMatchObject({ result: 'aborted', bytesIn: 3, bytesOut: 3, replies: 3 });
+  });
+
   test('socket buffer sizes are read back; a capped request logs a warning', async () => {
     const lines: string[] = [];
     const sink = new Writable({
