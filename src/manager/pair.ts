@@ -6,12 +6,14 @@ import type { UdpSession } from '../proxy/udp-session';
 import { runHook } from './peer/hooks';
 import { Peer, type PeerStatus } from './peer/peer';
 import type { PeerState } from './peer/state-machine';
-import type { SessionEntry } from './peer/wire';
+import { FLAG_WANT_FULL_SYNC, type SessionEntry } from './peer/wire';
 import type { Service } from './service';
 
 /** A full resync of every UDP pin this often, for a standby that started after the sessions did. */
 const FULL_SYNC_MS = 5000;
 const FULL_SYNC_MAX_ENTRIES = 20_000;
+/** A better node that returns preempts only after a full sync, or after this long without one (a lost batch, an older peer). */
+const PREEMPT_SYNC_WAIT_MS = FULL_SYNC_MS + 1000;
 
 /**
  * What being one node of an active/standby pair means for the services:
@@ -28,6 +30,10 @@ export class Pair implements SessionSync {
   private readonly pins = new Map<string, Map<string, { backend: string; at: number }>>();
   private syncTimer: NodeJS.Timeout | null = null;
   private lastFullSync = 0;
+  /** A peer asked for a full sync (it has none yet): sent at the next flush. */
+  private fullSyncWanted = false;
+  /** As BACKUP: a full sync from the master arrived since this node's last role change. */
+  private fullSynced = false;
   private listenGeneration = 0;
 
   constructor(
@@ -35,7 +41,18 @@ export class Pair implements SessionSync {
     private readonly services: () => readonly Service[],
     private readonly log: Logger,
   ) {
-    this.peer = new Peer(config, { onRole: (state) => this.onRole(state), onSessions: (entries) => this.learn(entries) }, log.child({ component: 'peer' }));
+    this.peer = new Peer(
+      config,
+      {
+        onRole: (state) => this.onRole(state),
+        onSessions: (entries, fullSyncEnd) => this.learn(entries, fullSyncEnd),
+        onFullSyncWanted: () => (this.fullSyncWanted = true),
+        advertFlags: () => (this.wantsFullSync() ? FLAG_WANT_FULL_SYNC : 0),
+        // Taking over before the pins arrived would move the UDP clients of the old master (issue 11 item 7).
+        preemptGate: { ready: () => !this.wantsFullSync(), maxWaitMs: PREEMPT_SYNC_WAIT_MS },
+      },
+      log.child({ component: 'peer' }),
+    );
   }
 
   get state(): PeerState {
@@ -82,7 +99,13 @@ export class Pair implements SessionSync {
     return this.peer.status();
   }
 
+  /** A BACKUP with UDP services and no full sync yet asks for one in its adverts. */
+  private wantsFullSync(): boolean {
+    return this.peer.state === 'backup' && !this.fullSynced && this.services().some((s) => s.udp !== null);
+  }
+
   private onRole(state: PeerState): void {
+    this.fullSynced = false;
     const generation = ++this.listenGeneration;
     if (this.config.standby === 'closed') {
       if (state === 'master') void this.openListeners(generation);
@@ -135,8 +158,11 @@ export class Pair implements SessionSync {
       return;
     }
     const now = Date.now();
-    if (now - this.lastFullSync >= FULL_SYNC_MS) {
+    // A requested full sync waits two adverts after the last one, so a burst of requests costs one.
+    const requested = this.fullSyncWanted && now - this.lastFullSync >= 2 * this.config.advertInterval;
+    if (requested || now - this.lastFullSync >= FULL_SYNC_MS) {
       this.lastFullSync = now;
+      this.fullSyncWanted = false;
       this.pending.length = 0;
       const all: SessionEntry[] = [];
       for (const s of this.services()) {
@@ -146,13 +172,14 @@ export class Pair implements SessionSync {
           all.push({ service: s.name, client: session.key, backend: session.backend.name });
         }
       }
-      this.peer.sendSessions(all);
+      this.peer.sendSessions(all, true);
       return;
     }
     if (this.pending.length > 0) this.peer.sendSessions(this.pending.splice(0));
   }
 
-  private learn(entries: SessionEntry[]): void {
+  private learn(entries: SessionEntry[], fullSyncEnd: boolean): void {
+    if (fullSyncEnd && this.peer.state === 'backup') this.fullSynced = true;
     const now = Date.now();
     for (const e of entries) {
       let table = this.pins.get(e.service);

@@ -188,7 +188,8 @@ test('hooks run with the state in their environment', async () => {
   const a = run(fileA);
   await waitState(a, 'master');
   const deadline = Date.now() + 3000;
-  while (!fs.existsSync(out) && Date.now() < deadline) await sleep(10);
+  // onBackup runs first, at start; then onMaster.
+  while (!(fs.existsSync(out) && fs.readFileSync(out, 'utf8').includes('MASTER')) && Date.now() < deadline) await sleep(10);
   expect(fs.readFileSync(out, 'utf8')).toContain('MASTER lb-a 150');
   a.child.kill('SIGTERM');
   expect((await a.exited).code).toBe(0);
@@ -259,4 +260,56 @@ test('UDP session sync: a client pinned to a backend keeps it after failover wit
   // the pins keep each client on its backend. Ask the second client first.
   expect((await ask(clients[1], 'again'))[0]).toBe(second[0]);
   expect((await ask(clients[0], 'again'))[0]).toBe(first[0]);
+});
+
+test('a better node that returns preempts only after a full session sync: UDP clients keep their backends', async () => {
+  expect.assertions(2);
+  const backends = await Promise.all(
+    ['x', 'y'].map(async (name) => {
+      const s = dgram.createSocket('udp4');
+      udpSockets.push(s);
+      s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from(`${name}:`), m]), r.port, r.address));
+      await new Promise<void>((res) => s.bind(0, '127.0.0.1', res));
+      return s.address().port;
+    }),
+  );
+  const servicePort = await freeUdpPort();
+  const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
+  const svc = `  - { name: game, protocol: udp, listen: 127.0.0.1:${servicePort}, balance: round-robin, backends: [{ address: 127.0.0.1:${backends[0]}, name: x }, { address: 127.0.0.1:${backends[1]}, name: y }] }\n`;
+  // The worse node serves alone first: its clients' pins were sent to nobody.
+  const b = run(writeNode({ id: 'lb-b', priority: 100, peerPort: pb, sendTo: pa }, svc));
+  await waitState(b, 'master');
+  const ask = async (s: dgram.Socket, text: string): Promise<string> => {
+    for (let i = 0; i < 50; i++) {
+      const reply = await new Promise<string | null>((resolve) => {
+        const t = setTimeout(() => (s.removeAllListeners('message'), resolve(null)), 100);
+        s.once('message', (m) => (clearTimeout(t), resolve(m.toString())));
+        s.send(text, servicePort, '127.0.0.1');
+      });
+      if (reply !== null) return reply;
+    }
+    throw new Error('no reply');
+  };
+  const clients = await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      const s = dgram.createSocket('udp4');
+      udpSockets.push(s);
+      await new Promise<void>((res) => s.bind(0, '127.0.0.1', res));
+      return s;
+    }),
+  );
+  const before: string[] = [];
+  for (const c of clients) before.push((await ask(c, 'one'))[0]);
+  // The better node returns and preempts (preempt: true, preemptDelay 0).
+  const a = run(writeNode({ id: 'lb-a', priority: 150, peerPort: pa, sendTo: pb }, svc));
+  await waitState(a, 'master');
+  await waitState(b, 'backup');
+  // Round-robin alone would pair them differently: ask from the second client on.
+  const after: string[] = new Array(clients.length);
+  for (let i = 1; i <= clients.length; i++) {
+    const k = i % clients.length;
+    after[k] = (await ask(clients[k], 'again'))[0];
+  }
+  expect(new Set(before).size).toBe(2);
+  expect(after).toEqual(before);
 });

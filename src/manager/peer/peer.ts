@@ -4,13 +4,19 @@ import { FulcrumError } from '../../errors';
 import type { Logger } from '../../log';
 import { realClock } from '../health/clock';
 import { PeerStateMachine, type PeerState, type TransitionReason } from './state-machine';
-import { AdvertVerifier, MESSAGE_TYPE, SequenceCounter, decodeSessionBatch, encodeAdvert, encodeMessage, encodeSessionBatch, splitSessionBatches, type SessionEntry } from './wire';
+import { AdvertVerifier, FLAG_FULL_SYNC_END, FLAG_WANT_FULL_SYNC, MESSAGE_TYPE, SequenceCounter, decodeSessionBatch, encodeMessage, encodeSessionBatch, splitSessionBatches, type SessionEntry } from './wire';
 
 export interface PeerHandlers {
   /** The node's role changed: open or close listeners, run hooks. */
   onRole(state: PeerState, reason: TransitionReason): void;
-  /** Session pins from the master (UDP session sync). */
-  onSessions?(entries: SessionEntry[]): void;
+  /** Session pins from the master (UDP session sync); fullSyncEnd: the last batch of a full sync. */
+  onSessions?(entries: SessionEntry[], fullSyncEnd: boolean): void;
+  /** A peer asked for a full session sync (FLAG_WANT_FULL_SYNC in its advert). */
+  onFullSyncWanted?(): void;
+  /** Flags of this node's adverts (FLAG_WANT_FULL_SYNC). */
+  advertFlags?(): number;
+  /** Preemption waits for ready() (a full session sync), at most maxWaitMs. */
+  preemptGate?: { ready(): boolean; maxWaitMs: number };
 }
 
 export interface PeerStatus {
@@ -52,6 +58,8 @@ export class Peer {
       advertInterval: config.advertInterval,
       preempt: config.preempt,
       preemptDelay: config.preemptDelay,
+      readyToPreempt: handlers.preemptGate?.ready,
+      preemptSyncWait: handlers.preemptGate?.maxWaitMs,
       clock: realClock,
       onTransition: (from, to, reason) => {
         this.log.warn({ from, to, reason, priority: this.config.priority }, `peer: ${from} -> ${to}`);
@@ -97,18 +105,21 @@ export class Peer {
     await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
 
-  /** UDP session sync: the master tells its peers which backend each client is pinned to. */
-  sendSessions(entries: SessionEntry[]): void {
-    if (this.socket === null || entries.length === 0) return;
-    for (const batch of splitSessionBatches(entries)) {
+  /** UDP session sync: the master tells its peers which backend each client is pinned to. A full sync ends with a flagged batch, empty or not. */
+  sendSessions(entries: SessionEntry[], full = false): void {
+    if (this.socket === null || (entries.length === 0 && !full)) return;
+    const batches = splitSessionBatches(entries);
+    if (batches.length === 0) batches.push([]);
+    batches.forEach((batch, i) => {
+      const flags = full && i === batches.length - 1 ? FLAG_FULL_SYNC_END : 0;
       const buf = encodeMessage(
         MESSAGE_TYPE.sessionSync,
-        { nodeId: this.config.id, state: this.machine.state, priority: this.machine.effectivePriority, seq: this.seq.next(), timestamp: Date.now() },
+        { nodeId: this.config.id, state: this.machine.state, priority: this.machine.effectivePriority, seq: this.seq.next(), timestamp: Date.now(), flags },
         encodeSessionBatch(batch),
         this.key,
       );
       this.broadcast(buf);
-    }
+    });
   }
 
   status(): PeerStatus {
@@ -126,7 +137,8 @@ export class Peer {
 
   private sendAdvert(priority: number, state: PeerState): void {
     if (this.socket === null) return;
-    const buf = encodeAdvert({ version: 1, nodeId: this.config.id, priority, state, seq: this.seq.next(), timestamp: Date.now() }, this.key);
+    const flags = this.handlers.advertFlags?.() ?? 0;
+    const buf = encodeMessage(MESSAGE_TYPE.advert, { nodeId: this.config.id, priority, state, seq: this.seq.next(), timestamp: Date.now(), flags }, Buffer.alloc(0), this.key);
     this.broadcast(buf);
   }
 
@@ -149,10 +161,11 @@ export class Peer {
     this.heard.set(m.nodeId, { address: `${rinfo.address}:${rinfo.port}`, state: m.state, priority: m.priority, at: Date.now() });
     if (m.type === MESSAGE_TYPE.advert) {
       this.machine.receive({ nodeId: m.nodeId, priority: m.priority, state: m.state });
+      if ((m.flags & FLAG_WANT_FULL_SYNC) !== 0) this.handlers.onFullSyncWanted?.();
     } else if (m.type === MESSAGE_TYPE.sessionSync) {
       const entries = decodeSessionBatch(m.payload);
       if (entries === null) this.rejected.malformed++;
-      else this.handlers.onSessions?.(entries);
+      else this.handlers.onSessions?.(entries, (m.flags & FLAG_FULL_SYNC_END) !== 0);
     }
   }
 }
