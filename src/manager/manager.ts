@@ -8,7 +8,7 @@ import { guarded, timerErrors } from '../timers';
 import { VERSION } from '../version';
 import { diffServices } from './reload';
 import { fdBudgetWarning, openFilesLimit } from './fd-budget';
-import { Pair } from './pair';
+import { Pair, pairReusesPort } from './pair';
 import { Service } from './service';
 import { readUdpKernelStats } from './udp-kernel-stats';
 import { backendStatus, serviceStatus } from './status-report';
@@ -78,6 +78,7 @@ export class Manager implements ControlPlane {
 
   private async startService(sc: FulcrumConfig['services'][number], listen = this.pair === null || this.pair.shouldListen): Promise<Service> {
     const service = new Service(sc, { logConnections: this.config.log.connections, log: this.log });
+    service.reusePort = pairReusesPort(this.config.peer);
     try {
       await service.startChecks();
       const up = service.pool.backends.filter((b) => b.usable).length;

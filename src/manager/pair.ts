@@ -5,7 +5,8 @@ import type { SessionSync, UdpProxy } from '../proxy/udp-proxy';
 import type { UdpSession } from '../proxy/udp-session';
 import { runHook } from './peer/hooks';
 import { Peer, type PeerStatus } from './peer/peer';
-import type { PeerState } from './peer/state-machine';
+import type { PeerState, TransitionReason } from './peer/state-machine';
+import { reusePortSupported } from '../proxy/reuse-port';
 import { FLAG_WANT_FULL_SYNC, type SessionEntry } from './peer/wire';
 import type { Service } from './service';
 
@@ -14,6 +15,11 @@ const FULL_SYNC_MS = 5000;
 const FULL_SYNC_MAX_ENTRIES = 20_000;
 /** A better node that returns preempts only after a full sync, or after this long without one (a lost batch, an older peer). */
 const PREEMPT_SYNC_WAIT_MS = FULL_SYNC_MS + 1000;
+
+/** A pair whose standby keeps its listeners closed shares the port on one host: SO_REUSEPORT where Node has it. */
+export function pairReusesPort(config: PeerConfig | null): boolean {
+  return config !== null && config.standby === 'closed' && reusePortSupported();
+}
 
 /**
  * What being one node of an active/standby pair means for the services:
@@ -35,6 +41,8 @@ export class Pair implements SessionSync {
   /** As BACKUP: a full sync from the master arrived since this node's last role change. */
   private fullSynced = false;
   private listenGeneration = 0;
+  /** The last role onRole saw. */
+  private role: PeerState = 'backup';
 
   constructor(
     readonly config: PeerConfig,
@@ -44,7 +52,7 @@ export class Pair implements SessionSync {
     this.peer = new Peer(
       config,
       {
-        onRole: (state) => this.onRole(state),
+        onRole: (state, reason) => this.onRole(state, reason),
         onSessions: (entries, fullSyncEnd) => this.learn(entries, fullSyncEnd),
         onFullSyncWanted: () => (this.fullSyncWanted = true),
         advertFlags: () => (this.wantsFullSync() ? FLAG_WANT_FULL_SYNC : 0),
@@ -89,10 +97,21 @@ export class Pair implements SessionSync {
     this.peer.setFault(fault);
   }
 
+  /**
+   * Graceful: priority-0 adverts, then (with SO_REUSEPORT) wait until the peer
+   * has taken over and bound the port before returning, since the manager
+   * closes the listeners next: no moment without a listener.
+   */
   async stop(): Promise<void> {
     if (this.syncTimer !== null) clearInterval(this.syncTimer);
     this.syncTimer = null;
-    await this.peer.stop();
+    const handover = this.handsOverListeners && this.peer.state === 'master';
+    await this.peer.stop(handover ? { waitForMasterMs: this.peer.machine.masterDownInterval, graceMs: this.config.advertInterval } : undefined);
+  }
+
+  /** Listeners with SO_REUSEPORT in a pair sharing the port: the new master binds before the old one closes. */
+  get handsOverListeners(): boolean {
+    return pairReusesPort(this.config);
   }
 
   status(): PeerStatus {
@@ -104,14 +123,33 @@ export class Pair implements SessionSync {
     return this.peer.state === 'backup' && !this.fullSynced && this.services().some((s) => s.udp !== null);
   }
 
-  private onRole(state: PeerState): void {
+  private onRole(state: PeerState, reason?: TransitionReason): void {
     this.fullSynced = false;
+    const wasMaster = this.role === 'master';
+    this.role = state;
     const generation = ++this.listenGeneration;
     if (this.config.standby === 'closed') {
       if (state === 'master') void this.openListeners(generation);
-      else for (const s of this.services()) s.closeListener();
+      else if (!wasMaster || !this.handsOverListeners) this.closeListeners();
+      // Stopping: stop() waits for the new master, then the manager closes them.
+      else if (reason !== 'stop') this.closeListenersLater(generation);
     }
     this.runHook(state);
+  }
+
+  private closeListeners(): void {
+    for (const s of this.services()) s.closeListener();
+  }
+
+  /** Stepped down with SO_REUSEPORT: the new master takes over within a skew and binds; close after two adverts unless master again. */
+  private closeListenersLater(generation: number): void {
+    const timer = setTimeout(
+      guarded('pair listener handover', () => {
+        if (generation === this.listenGeneration) this.closeListeners();
+      }),
+      2 * this.config.advertInterval,
+    );
+    timer.unref();
   }
 
   private runHook(state: PeerState): void {

@@ -42,6 +42,8 @@ export class Service {
   private readonly log: Logger;
   /** The bound address (port resolved when the config asked for port 0). */
   address: Endpoint | null = null;
+  /** Listen with SO_REUSEPORT (set by a failover pair sharing the port on one host). */
+  reusePort = false;
 
   constructor(config: ServiceConfig, options: { logConnections: boolean; log: Logger }) {
     this.name = config.name;
@@ -109,7 +111,7 @@ export class Service {
   /** Open the listener (again, after a failover pair made this node master); no-op when open. */
   async listen(): Promise<Endpoint> {
     if (this.proxy.listening && this.address !== null) return this.address;
-    this.address = await this.proxy.listen(this.config.listen);
+    this.address = await this.proxy.listen(this.config.listen, { reusePort: this.reusePort });
     return this.address;
   }
 

@@ -9,6 +9,7 @@ import { FulcrumError } from '../errors';
 import type { Logger } from '../log';
 import { HealthFlag, type Backend } from '../pool/backend';
 import { guarded } from '../timers';
+import type { ListenOptions } from './data-plane';
 import { noDrops, udpSettings, UdpSession, type UdpCloseReason, type UdpDropCounts, type UdpSettings } from './udp-session';
 
 export { MAX_PENDING, UDP_DEFAULTS, UDP_DROP_REASONS, udpSettings, UdpSession, type UdpCloseReason, type UdpDropCounts, type UdpDropReason, type UdpSettings } from './udp-session';
@@ -99,10 +100,11 @@ export class UdpProxy {
     this.requested = { recv: o.recvBufferSize, send: o.sendBufferSize };
   }
 
-  listen(endpoint: Endpoint): Promise<Endpoint> {
+  listen(endpoint: Endpoint, options: ListenOptions = {}): Promise<Endpoint> {
     return new Promise((resolve, reject) => {
       const v6 = endpoint.family === 6;
-      const socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
+      const reusePort = options.reusePort === true;
+      const socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, ...(reusePort && { reusePort }) } as dgram.SocketOptions);
       const onError = (err: NodeJS.ErrnoException) => {
         socket.close();
         reject(new FulcrumError('ERR_FULCRUM_LISTEN', `service ${this.name}: cannot listen on udp ${endpoint.text}: ${err.code ?? err.message}`, [], { cause: err }));

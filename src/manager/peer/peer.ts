@@ -44,6 +44,8 @@ export class Peer {
   private readonly verifier: AdvertVerifier;
   private readonly heard = new Map<string, { address: string; state: PeerState; priority: number; at: number }>();
   private socket: dgram.Socket | null = null;
+  /** Set while stop() waits for another node to take over. */
+  private masterHeard: ((heard: boolean) => void) | null = null;
 
   constructor(
     readonly config: PeerConfig,
@@ -94,14 +96,27 @@ export class Peer {
     if (this.machine.isRunning) this.machine.setFault(fault);
   }
 
-  /** Graceful: three priority-0 adverts so the peer takes over at once, then close. */
-  async stop(): Promise<void> {
+  /**
+   * Graceful: three priority-0 adverts so the peer takes over at once, then
+   * close. With waitForMasterMs, the socket first waits (at most that long)
+   * to hear another node advertise MASTER, then graceMs more (its bind).
+   */
+  async stop(handover?: { waitForMasterMs: number; graceMs: number }): Promise<void> {
+    const heard = handover === undefined ? null : new Promise<boolean>((resolve) => (this.masterHeard = resolve));
     this.machine.stop();
     const socket = this.socket;
-    this.socket = null;
     if (socket === null) return;
     // Let the queued adverts leave before the socket closes.
     await new Promise((r) => setImmediate(r));
+    if (heard !== null && handover !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, handover.waitForMasterMs, false)));
+      const tookOver = await Promise.race([heard, timeout]);
+      clearTimeout(timer);
+      this.masterHeard = null;
+      if (tookOver) await new Promise((r) => setTimeout(r, handover.graceMs));
+    }
+    this.socket = null;
     await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
 
@@ -161,6 +176,7 @@ export class Peer {
     this.heard.set(m.nodeId, { address: `${rinfo.address}:${rinfo.port}`, state: m.state, priority: m.priority, at: Date.now() });
     if (m.type === MESSAGE_TYPE.advert) {
       this.machine.receive({ nodeId: m.nodeId, priority: m.priority, state: m.state });
+      if (m.state === 'master' && m.priority > 0) this.masterHeard?.(true);
       if ((m.flags & FLAG_WANT_FULL_SYNC) !== 0) this.handlers.onFullSyncWanted?.();
     } else if (m.type === MESSAGE_TYPE.sessionSync) {
       const entries = decodeSessionBatch(m.payload);
