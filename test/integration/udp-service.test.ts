@@ -134,7 +134,7 @@ test('without an active check, ICMP refusals mark a udp backend down; it comes b
   const dead = await client(); // bound, then closed: its port answers with ICMP port unreachable
   const deadPort = dead.address().port;
   dead.close();
-  const health = { ...tcpService([]).health, enabled: true, passiveFailures: 2, passiveHold: 400 };
+  const health = { ...tcpService([]).health, enabled: true, passiveFailures: 2, passiveHold: 2000 };
   const h = await start(fulcrumConfig([udpService([a.port, deadPort], { health, balance: 'round-robin' })]));
   handles.push(h);
   const svc = h.manager.services[0];
@@ -146,10 +146,11 @@ test('without an active check, ICMP refusals mark a udp backend down; it comes b
   await until(() => !down.usable, 3000);
   expect(down.health & HealthFlag.FailedPassiveCheck).toBe(HealthFlag.FailedPassiveCheck);
   // Every client is served by the live backend now, the dead one's too (reassigned).
-  const answers = await Promise.all(clients.map((c) => ask(c, port, 'again', 3000)));
-  expect(answers.every((x) => x === 'a:again')).toBe(true);
+  const answers = await Promise.all(clients.map((c) => ask(c, port, 'again', 1500)));
+  // (A late reply to a first 'q' may be what a live backend's client reads first.)
+  expect(answers.every((x) => x !== null && x.startsWith('a:'))).toBe(true);
   // After the hold the backend gets traffic again, with a fresh failure streak.
-  await until(() => down.usable, 3000);
+  await until(() => down.usable, 5000);
   expect(down.consecutiveFailures).toBe(0);
   // Still dead: the next refusals mark it down once more.
   const late = await Promise.all(Array.from({ length: 4 }, () => client()));
