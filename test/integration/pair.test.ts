@@ -91,6 +91,44 @@ async function serves(port: number, timeoutMs = 5000): Promise<void> {
   }
 }
 
+/** Two UDP echo backends answering "x:..." and "y:...", and free ports for the service and both peers. */
+async function udpPairPorts() {
+  const backends = await Promise.all(
+    ['x', 'y'].map(async (name) => {
+      const s = dgram.createSocket('udp4');
+      udpSockets.push(s);
+      s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from(`${name}:`), m]), r.port, r.address));
+      await new Promise<void>((res) => s.bind(0, '127.0.0.1', res));
+      return s.address().port;
+    }),
+  );
+  return { backends, servicePort: await freeUdpPort(), pa: await freeUdpPort(), pb: await freeUdpPort() };
+}
+
+async function udpClients(n: number): Promise<dgram.Socket[]> {
+  return Promise.all(
+    Array.from({ length: n }, async () => {
+      const s = dgram.createSocket('udp4');
+      udpSockets.push(s);
+      await new Promise<void>((res) => s.bind(0, '127.0.0.1', res));
+      return s;
+    }),
+  );
+}
+
+/** Send until a reply comes (a failover loses some datagrams): up to 50 tries 100 ms apart. */
+async function askUdp(s: dgram.Socket, port: number, text: string): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    const reply = await new Promise<string | null>((resolve) => {
+      const t = setTimeout(() => (s.removeAllListeners('message'), resolve(null)), 100);
+      s.once('message', (m) => (clearTimeout(t), resolve(m.toString())));
+      s.send(text, port, '127.0.0.1');
+    });
+    if (reply !== null) return reply;
+  }
+  throw new Error('no reply');
+}
+
 async function tcpPair(extraA: Partial<Node> = {}, extraB: Partial<Node> = {}) {
   const e = await echoServer();
   servers.push(e.server);
@@ -213,17 +251,7 @@ test('a node that starts as BACKUP runs onBackup (a VIP left from before a reboo
 });
 
 test('UDP session sync: a client pinned to a backend keeps it after failover with least-conn', async () => {
-  const backends = await Promise.all(
-    ['x', 'y'].map(async (name) => {
-      const s = dgram.createSocket('udp4');
-      udpSockets.push(s);
-      s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from(`${name}:`), m]), r.port, r.address));
-      await new Promise<void>((res) => s.bind(0, '127.0.0.1', res));
-      return s.address().port;
-    }),
-  );
-  const servicePort = await freeUdpPort();
-  const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
+  const { servicePort, pa, pb, backends } = await udpPairPorts();
   const svc = `  - { name: game, protocol: udp, listen: 127.0.0.1:${servicePort}, balance: least-conn, backends: [{ address: 127.0.0.1:${backends[0]}, name: x }, { address: 127.0.0.1:${backends[1]}, name: y }] }\n`;
   const a = run(writeNode({ id: 'lb-a', priority: 150, peerPort: pa, sendTo: pb }, svc));
   const b = run(writeNode({ id: 'lb-b', priority: 100, peerPort: pb, sendTo: pa }, svc));
@@ -231,25 +259,8 @@ test('UDP session sync: a client pinned to a backend keeps it after failover wit
   // Both may have been master for an instant at start (under load): the sessions must be made on a.
   await waitState(b, 'backup');
   await sleep(200);
-  const ask = async (s: dgram.Socket, text: string): Promise<string> => {
-    for (let i = 0; i < 50; i++) {
-      const reply = await new Promise<string | null>((resolve) => {
-        const t = setTimeout(() => (s.removeAllListeners('message'), resolve(null)), 100);
-        s.once('message', (m) => (clearTimeout(t), resolve(m.toString())));
-        s.send(text, servicePort, '127.0.0.1');
-      });
-      if (reply !== null) return reply;
-    }
-    throw new Error('no reply');
-  };
-  const clients = await Promise.all(
-    [0, 1].map(async () => {
-      const s = dgram.createSocket('udp4');
-      udpSockets.push(s);
-      await new Promise<void>((res) => s.bind(0, '127.0.0.1', res));
-      return s;
-    }),
-  );
+  const ask = (c: dgram.Socket, text: string) => askUdp(c, servicePort, text);
+  const clients = await udpClients(2);
   const first = await ask(clients[0], 'one');
   const second = await ask(clients[1], 'two');
   // least-conn spread them: one client per backend.
@@ -265,40 +276,13 @@ test('UDP session sync: a client pinned to a backend keeps it after failover wit
 
 test('a better node that returns preempts only after a full session sync: UDP clients keep their backends', async () => {
   expect.assertions(2);
-  const backends = await Promise.all(
-    ['x', 'y'].map(async (name) => {
-      const s = dgram.createSocket('udp4');
-      udpSockets.push(s);
-      s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from(`${name}:`), m]), r.port, r.address));
-      await new Promise<void>((res) => s.bind(0, '127.0.0.1', res));
-      return s.address().port;
-    }),
-  );
-  const servicePort = await freeUdpPort();
-  const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
+  const { servicePort, pa, pb, backends } = await udpPairPorts();
   const svc = `  - { name: game, protocol: udp, listen: 127.0.0.1:${servicePort}, balance: round-robin, backends: [{ address: 127.0.0.1:${backends[0]}, name: x }, { address: 127.0.0.1:${backends[1]}, name: y }] }\n`;
   // The worse node serves alone first: its clients' pins were sent to nobody.
   const b = run(writeNode({ id: 'lb-b', priority: 100, peerPort: pb, sendTo: pa }, svc));
   await waitState(b, 'master');
-  const ask = async (s: dgram.Socket, text: string): Promise<string> => {
-    for (let i = 0; i < 50; i++) {
-      const reply = await new Promise<string | null>((resolve) => {
-        const t = setTimeout(() => (s.removeAllListeners('message'), resolve(null)), 100);
-        s.once('message', (m) => (clearTimeout(t), resolve(m.toString())));
-        s.send(text, servicePort, '127.0.0.1');
-      });
-      if (reply !== null) return reply;
-    }
-    throw new Error('no reply');
-  };
-  const clients = await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      const s = dgram.createSocket('udp4');
-      udpSockets.push(s);
-      await new Promise<void>((res) => s.bind(0, '127.0.0.1', res));
-      return s;
-    }),
-  );
+  const ask = (c: dgram.Socket, text: string) => askUdp(c, servicePort, text);
+  const clients = await udpClients(8);
   const before: string[] = [];
   for (const c of clients) before.push((await ask(c, 'one'))[0]);
   // The better node returns and preempts (preempt: true, preemptDelay 0).
