@@ -92,7 +92,7 @@ export class Service {
       this.log.info({ backend: b.name, holdMs: this.config.health.passiveHold }, 'passive check: hold over, backend back');
     });
     if (config.health.enabled && !canCheck(config)) {
-      this.log.warn('udp service without health.port or health.udpProbe: active health checks are off (passive checks still count ICMP refusals)');
+      this.log.warn('udp service without health.port or health.udpProbe: active health checks are off (health.passiveFailures ICMP refusals in a row mark a backend down for health.passiveHold)');
     } else if (config.health.enabled) {
       // Unknown until the first check answers: nothing is sent to a backend before it has passed one.
       for (const b of this.pool.backends) this.pool.setHealth(b, b.health | HealthFlag.FailedActiveCheck);

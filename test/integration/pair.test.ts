@@ -67,7 +67,8 @@ function stateOf(p: CliProcess): string {
   return JSON.parse(lines[lines.length - 1]).to;
 }
 
-async function waitState(p: CliProcess, state: string, timeoutMs = 5000): Promise<void> {
+/** Generous by default: starting a node process can take seconds on a loaded 2-core machine. */
+async function waitState(p: CliProcess, state: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (stateOf(p) !== state) {
     if (Date.now() > deadline) throw new Error(`${state} not reached; stdout: ${p.stdout().slice(-2000)}`);

@@ -105,6 +105,8 @@ export class Peer {
     const heard = handover === undefined ? null : new Promise<boolean>((resolve) => (this.masterHeard = resolve));
     this.machine.stop();
     const socket = this.socket;
+    // Nothing more is sent; adverts are still received until the close (the handover waits for one).
+    this.socket = null;
     if (socket === null) return;
     // Let the queued adverts leave before the socket closes.
     await new Promise((r) => setImmediate(r));
@@ -116,7 +118,6 @@ export class Peer {
       this.masterHeard = null;
       if (tookOver) await new Promise((r) => setTimeout(r, handover.graceMs));
     }
-    this.socket = null;
     await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
 
