@@ -129,11 +129,15 @@ function alignTable(rows: string[][]): string[] {
   );
 }
 
-/** "lb-a MASTER (priority 150, 3 transitions); lb-b backup heard 0.1s ago; rejected bad_mac 2". */
+/** "lb-a MASTER (priority 150, 3 transitions); lb-b backup priority 100, heard 0.1s ago from ...; rejected bad_mac 2". */
 export function describePeer(peer: StatusReport['peer']): string {
   if (peer === null) return 'not configured';
   const parts = [`${peer.id} ${peer.state.toUpperCase()} (priority ${peer.priority}, ${peer.transitions} transitions)`];
-  for (const p of peer.peers) parts.push(`${p.nodeId} ${p.state} priority ${p.priority}, heard ${(p.lastHeardMs / 1000).toFixed(1)}s ago from ${p.address}`);
+  for (const p of peer.peers) {
+    const heard = `${(p.lastHeardMs / 1000).toFixed(1)}s ago from ${p.address}`;
+    // A peer silent for the dead interval is down, whatever it last said it was.
+    parts.push(p.lost ? `${p.nodeId} LOST (was ${p.state}, priority ${p.priority}), last heard ${heard}` : `${p.nodeId} ${p.state} priority ${p.priority}, heard ${heard}`);
+  }
   if (peer.peers.length === 0) parts.push('no peer heard yet');
   const rejected = Object.entries(peer.rejected).filter(([, n]) => n > 0);
   if (rejected.length > 0) parts.push(`rejected ${rejected.map(([r, n]) => `${r} ${n}`).join(', ')}`);

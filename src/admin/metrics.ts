@@ -30,7 +30,17 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
   const rejected = new Counter({ name: 'fulcrum_rejected_total', help: 'Client connections refused, by reason (no_backend, max_connections, ...).', labelNames: ['service', 'reason'], registers });
   const udpSessions = new Gauge({ name: 'fulcrum_udp_sessions', help: 'Live UDP sessions (client address:port with its upstream socket).', labelNames: ['service'], registers });
   const udpDatagrams = new Counter({ name: 'fulcrum_udp_datagrams_total', help: 'UDP datagrams: in = from clients (dropped ones included), out = replies sent to clients.', labelNames: ['service', 'direction'], registers });
-  const udpDropped = new Counter({ name: 'fulcrum_udp_dropped_total', help: 'UDP datagrams dropped, by reason (acl, max_sessions, oversize, reply_ratio, ...).', labelNames: ['service', 'reason'], registers });
+  const udpDropped = new Counter({ name: 'fulcrum_udp_dropped_total', help: 'UDP datagrams dropped, by reason (acl, max_sessions, oversize, reply_ratio, amplification, ...).', labelNames: ['service', 'reason'], registers });
+
+  const timerFailures = new Counter({ name: 'fulcrum_timer_errors_total', help: 'Exceptions thrown by timer callbacks: logged and survived (a bug: please report it).', registers });
+  timerFailures.inc(report.timerErrors);
+  if (report.udpKernel != null) {
+    const where = '(kernel counter for the whole host or network namespace, not only fulcrum: /proc/net/snmp Udp and /proc/net/snmp6 Udp6)';
+    const rcvbuf = new Counter({ name: 'fulcrum_udp_rcvbuf_errors_total', help: `UDP datagrams dropped because a socket receive buffer was full ${where}.`, registers });
+    const sndbuf = new Counter({ name: 'fulcrum_udp_sndbuf_errors_total', help: `UDP datagrams dropped because a socket send buffer was full ${where}.`, registers });
+    rcvbuf.inc(report.udpKernel.rcvbufErrors);
+    sndbuf.inc(report.udpKernel.sndbufErrors);
+  }
 
   const peer = report.peer;
   if (peer !== null) {

@@ -12,6 +12,13 @@ import type { CidrSpec, Endpoint } from './types';
 
 export const REQUIRED = 'is required';
 export const NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
+/**
+ * Longest service, backend or peer id name, in bytes (names are ASCII). The
+ * pair's heartbeat carries node ids of up to 64 bytes and its session sync a
+ * service and a backend name per entry (at most 255 bytes each), so a longer
+ * name could not be sent and used to stop the sync (issue 11, item 1).
+ */
+export const MAX_NAME_LENGTH = 64;
 
 function field<T>(check: (value: unknown) => T) {
   return z.unknown().optional().transform((value, ctx): T => {
@@ -195,6 +202,7 @@ function checkName(v: unknown): string {
   if (v === undefined) throw new Error(REQUIRED);
   if (typeof v !== 'string' || v === '') throw new Error(`must be a non-empty string (got ${describeValue(v)})`);
   if (!NAME_PATTERN.test(v)) throw new Error(`${JSON.stringify(v)} may contain only letters, digits, "_", "." and "-"`);
+  if (v.length > MAX_NAME_LENGTH) throw new Error(`is ${v.length} characters long; names may have at most ${MAX_NAME_LENGTH}`);
   return v;
 }
 

@@ -52,6 +52,7 @@ const healthShape = {
   fall: integer(1, 100, 3),
   port: optionalInteger(1, 65535),
   passiveFailures: integer(0, 1000, 3),
+  passiveHold: duration('10s', { positive: true }),
   proxyProtocol: bool(false),
   udpProbe: mapping({ send: hexBytes(), expect: hexOrAny() }, 'udp probe settings').optional(),
 };
@@ -62,6 +63,7 @@ const udpShape = {
   maxDatagram: integer(1, 65_527, 65_507),
   responses: integer(0, 1_000_000, 0),
   maxReplyRatio: number(0, 1_000_000, 0),
+  amplificationLimit: number(0, 1_000_000, 3),
   onBackendDown: oneOf(['reassign', 'drop'] as const, 'reassign'),
   recvBufferSize: optionalInteger(1024, 1 << 30),
   sendBufferSize: optionalInteger(1024, 1 << 30),

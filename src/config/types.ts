@@ -66,6 +66,8 @@ export interface HealthConfig {
   port?: number;
   /** Consecutive connect failures seen by the proxy that mark a backend down at once (0 = off). */
   passiveFailures: number;
+  /** Without active checks, how long passive failures keep a backend down (ms). */
+  passiveHold: number;
   /** Send a PROXY v2 LOCAL header on each check (for backends that require the header). */
   proxyProtocol: boolean;
   /** UDP services: send these bytes and wait for a reply (any, or one starting with `expect`). */
@@ -83,6 +85,8 @@ export interface UdpConfig {
   responses: number;
   /** Reply bytes allowed per request byte of a session; 0 = off. */
   maxReplyRatio: number;
+  /** Until a client has sent a second datagram, reply bytes allowed per byte it sent (RFC 9000 §8.1: 3); 0 = off. */
+  amplificationLimit: number;
   onBackendDown: 'reassign' | 'drop';
   recvBufferSize?: number;
   sendBufferSize?: number;

@@ -5,6 +5,7 @@ import type { Pool } from '../pool/pool';
 import type { DataPlane } from '../proxy/data-plane';
 import type { BackendAction } from './status';
 import type { SlowStart } from './slow-start';
+import { guarded } from '../timers';
 
 const HEALTH_REASONS = HealthFlag.FailedActiveCheck | HealthFlag.FailedPassiveCheck;
 
@@ -94,12 +95,12 @@ export class BackendStates {
 
   private armDrainDeadline(backend: Backend, then?: () => void): void {
     this.cancelDrain(backend);
-    const timer = setTimeout(() => {
+    const timer = setTimeout(guarded('drain deadline', () => {
       this.drainTimers.delete(backend);
       const n = this.proxy.closeBackendSessions(backend, 'drain_timeout');
       if (n > 0) this.log.warn({ backend: backend.name, sessions: n }, 'drain deadline: closed remaining sessions');
       then?.();
-    }, this.drainTimeout);
+    }), this.drainTimeout);
     timer.unref();
     this.drainTimers.set(backend, timer);
   }

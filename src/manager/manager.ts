@@ -4,11 +4,13 @@ import type { Endpoint, FulcrumConfig } from '../config/types';
 import { FulcrumError } from '../errors';
 import { rootLogger, setLogLevel, type Logger } from '../log';
 import { HealthFlag } from '../pool/backend';
+import { guarded, timerErrors } from '../timers';
 import { VERSION } from '../version';
 import { diffServices } from './reload';
 import { fitToOpenFilesLimit, openFilesLimit } from './fd-budget';
-import { Pair } from './pair';
+import { Pair, pairReusesPort } from './pair';
 import { Service } from './service';
+import { readUdpKernelStats } from './udp-kernel-stats';
 import { backendStatus, serviceStatus } from './status-report';
 import type { BackendAction, BackendStatus, ControlPlane, ReloadReport, StatusReport } from './status';
 
@@ -32,6 +34,8 @@ export class Manager implements ControlPlane {
   pair: Pair | null = null;
   adminAddress: Endpoint | null = null;
   private stopping: Promise<StopResult> | null = null;
+  /** Sessions closed by force (abortAll, a second signal, or the shutdown deadline). */
+  private aborted = 0;
   private reloading: Promise<unknown> = Promise.resolve();
   private readonly startedAt = Date.now();
 
@@ -74,6 +78,7 @@ export class Manager implements ControlPlane {
 
   private async startService(sc: FulcrumConfig['services'][number], listen = this.pair === null || this.pair.shouldListen): Promise<Service> {
     const service = new Service(sc, { logConnections: this.config.log.connections, log: this.log });
+    service.reusePort = pairReusesPort(this.config.peer);
     try {
       await service.startChecks();
       const up = service.pool.backends.filter((b) => b.usable).length;
@@ -105,6 +110,8 @@ export class Manager implements ControlPlane {
       configFile: this.configFile,
       services: this.services.map(serviceStatus),
       peer: this.pair?.status() ?? null,
+      timerErrors: timerErrors.total,
+      udpKernel: this.services.some((s) => s.udp !== null) ? readUdpKernelStats() : null,
     };
   }
 
@@ -185,7 +192,7 @@ export class Manager implements ControlPlane {
     this.retiring.add(service);
     service.proxy.stopAccepting();
     service.stop();
-    const timer = setTimeout(() => service.proxy.abortAll(), service.config.drainTimeout);
+    const timer = setTimeout(guarded('retired service drain deadline', () => service.proxy.abortAll()), service.config.drainTimeout);
     timer.unref();
     void service.proxy.whenIdle().then(() => {
       clearTimeout(timer);
@@ -198,9 +205,13 @@ export class Manager implements ControlPlane {
     return this.stopping;
   }
 
-  /** Close every session now, retiring services included (a second signal). */
+  /** Close every session now, retiring services included (a second signal); counted in stop()'s `aborted`. */
   abortAll(): void {
-    for (const s of [...this.services, ...this.retiring]) s.proxy.abortAll();
+    const all = [...this.services, ...this.retiring];
+    for (const s of all) {
+      this.aborted += s.proxy.sessions.size;
+      s.proxy.abortAll();
+    }
   }
 
   private async drainAndStop(deadlineMs: number): Promise<StopResult> {
@@ -221,13 +232,12 @@ export class Manager implements ControlPlane {
     const drained = Promise.all(all().map((s) => s.proxy.whenIdle())).then(() => 'drained' as const);
     const outcome = await Promise.race([drained, deadline]);
     clearTimeout(timer);
-    let aborted = 0;
     if (outcome === 'deadline') {
-      aborted = live();
-      for (const s of all()) s.proxy.abortAll();
+      this.abortAll();
       await drained;
     }
     await this.admin?.close();
+    const aborted = this.aborted;
     this.log.info({ aborted }, 'stopped');
     return { aborted };
   }

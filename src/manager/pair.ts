@@ -1,16 +1,25 @@
 import type { PeerConfig } from '../config/types';
 import type { Logger } from '../log';
+import { guarded } from '../timers';
 import type { SessionSync, UdpProxy } from '../proxy/udp-proxy';
 import type { UdpSession } from '../proxy/udp-session';
 import { runHook } from './peer/hooks';
 import { Peer, type PeerStatus } from './peer/peer';
-import type { PeerState } from './peer/state-machine';
-import type { SessionEntry } from './peer/wire';
+import type { PeerState, TransitionReason } from './peer/state-machine';
+import { reusePortSupported } from '../proxy/reuse-port';
+import { FLAG_WANT_FULL_SYNC, type SessionEntry } from './peer/wire';
 import type { Service } from './service';
 
 /** A full resync of every UDP pin this often, for a standby that started after the sessions did. */
 const FULL_SYNC_MS = 5000;
 const FULL_SYNC_MAX_ENTRIES = 20_000;
+/** A better node that returns preempts only after a full sync, or after this long without one (a lost batch, an older peer). */
+const PREEMPT_SYNC_WAIT_MS = FULL_SYNC_MS + 1000;
+
+/** A pair whose standby keeps its listeners closed shares the port on one host: SO_REUSEPORT where Node has it. */
+export function pairReusesPort(config: PeerConfig | null): boolean {
+  return config !== null && config.standby === 'closed' && reusePortSupported();
+}
 
 /**
  * What being one node of an active/standby pair means for the services:
@@ -27,14 +36,31 @@ export class Pair implements SessionSync {
   private readonly pins = new Map<string, Map<string, { backend: string; at: number }>>();
   private syncTimer: NodeJS.Timeout | null = null;
   private lastFullSync = 0;
+  /** A peer asked for a full sync (it has none yet): sent at the next flush. */
+  private fullSyncWanted = false;
+  /** As BACKUP: a full sync from the master arrived since this node's last role change. */
+  private fullSynced = false;
   private listenGeneration = 0;
+  /** The last role onRole saw. */
+  private role: PeerState = 'backup';
 
   constructor(
     readonly config: PeerConfig,
     private readonly services: () => readonly Service[],
     private readonly log: Logger,
   ) {
-    this.peer = new Peer(config, { onRole: (state) => this.onRole(state), onSessions: (entries) => this.learn(entries) }, log.child({ component: 'peer' }));
+    this.peer = new Peer(
+      config,
+      {
+        onRole: (state, reason) => this.onRole(state, reason),
+        onSessions: (entries, fullSyncEnd) => this.learn(entries, fullSyncEnd),
+        onFullSyncWanted: () => (this.fullSyncWanted = true),
+        advertFlags: () => (this.wantsFullSync() ? FLAG_WANT_FULL_SYNC : 0),
+        // Taking over before the pins arrived would move the UDP clients of the old master (issue 11 item 7).
+        preemptGate: { ready: () => !this.wantsFullSync(), maxWaitMs: PREEMPT_SYNC_WAIT_MS },
+      },
+      log.child({ component: 'peer' }),
+    );
   }
 
   get state(): PeerState {
@@ -49,7 +75,9 @@ export class Pair implements SessionSync {
   async start(): Promise<void> {
     for (const s of this.services()) this.attach(s);
     await this.peer.start();
-    this.syncTimer = setInterval(() => this.flushSync(), this.config.advertInterval);
+    // A node starts as BACKUP without a transition: run onBackup as keepalived does, so a VIP left from before a reboot goes.
+    if (this.peer.state === 'backup') this.runHook('backup');
+    this.syncTimer = setInterval(guarded('pair session sync', () => this.flushSync()), this.config.advertInterval);
     this.syncTimer.unref();
   }
 
@@ -69,22 +97,62 @@ export class Pair implements SessionSync {
     this.peer.setFault(fault);
   }
 
+  /**
+   * Graceful: priority-0 adverts, then (with SO_REUSEPORT) wait until the peer
+   * has taken over and bound the port before returning, since the manager
+   * closes the listeners next: no moment without a listener.
+   */
   async stop(): Promise<void> {
     if (this.syncTimer !== null) clearInterval(this.syncTimer);
     this.syncTimer = null;
-    await this.peer.stop();
+    const handover = this.handsOverListeners && this.peer.state === 'master';
+    await this.peer.stop(handover ? { waitForMasterMs: this.peer.machine.masterDownInterval, graceMs: this.config.advertInterval } : undefined);
+  }
+
+  /** Listeners with SO_REUSEPORT in a pair sharing the port: the new master binds before the old one closes. */
+  get handsOverListeners(): boolean {
+    return pairReusesPort(this.config);
   }
 
   status(): PeerStatus {
     return this.peer.status();
   }
 
-  private onRole(state: PeerState): void {
+  /** A BACKUP with UDP services and no full sync yet asks for one in its adverts. */
+  private wantsFullSync(): boolean {
+    return this.peer.state === 'backup' && !this.fullSynced && this.services().some((s) => s.udp !== null);
+  }
+
+  private onRole(state: PeerState, reason?: TransitionReason): void {
+    this.fullSynced = false;
+    const wasMaster = this.role === 'master';
+    this.role = state;
     const generation = ++this.listenGeneration;
     if (this.config.standby === 'closed') {
       if (state === 'master') void this.openListeners(generation);
-      else for (const s of this.services()) s.closeListener();
+      else if (!wasMaster || !this.handsOverListeners) this.closeListeners();
+      // Stopping: stop() waits for the new master, then the manager closes them.
+      else if (reason !== 'stop') this.closeListenersLater(generation);
     }
+    this.runHook(state);
+  }
+
+  private closeListeners(): void {
+    for (const s of this.services()) s.closeListener();
+  }
+
+  /** Stepped down with SO_REUSEPORT: the new master takes over within a skew and binds; close after two adverts unless master again. */
+  private closeListenersLater(generation: number): void {
+    const timer = setTimeout(
+      guarded('pair listener handover', () => {
+        if (generation === this.listenGeneration) this.closeListeners();
+      }),
+      2 * this.config.advertInterval,
+    );
+    timer.unref();
+  }
+
+  private runHook(state: PeerState): void {
     const env = { FULCRUM_STATE: state.toUpperCase(), FULCRUM_PEER_ID: this.config.id, FULCRUM_PRIORITY: String(this.config.priority) };
     void runHook(state === 'master' ? this.config.onMaster : this.config.onBackup, env, this.config.hookTimeout, this.log);
   }
@@ -128,8 +196,11 @@ export class Pair implements SessionSync {
       return;
     }
     const now = Date.now();
-    if (now - this.lastFullSync >= FULL_SYNC_MS) {
+    // A requested full sync waits two adverts after the last one, so a burst of requests costs one.
+    const requested = this.fullSyncWanted && now - this.lastFullSync >= 2 * this.config.advertInterval;
+    if (requested || now - this.lastFullSync >= FULL_SYNC_MS) {
       this.lastFullSync = now;
+      this.fullSyncWanted = false;
       this.pending.length = 0;
       const all: SessionEntry[] = [];
       for (const s of this.services()) {
@@ -139,13 +210,14 @@ export class Pair implements SessionSync {
           all.push({ service: s.name, client: session.key, backend: session.backend.name });
         }
       }
-      this.peer.sendSessions(all);
+      this.peer.sendSessions(all, true);
       return;
     }
     if (this.pending.length > 0) this.peer.sendSessions(this.pending.splice(0));
   }
 
-  private learn(entries: SessionEntry[]): void {
+  private learn(entries: SessionEntry[], fullSyncEnd: boolean): void {
+    if (fullSyncEnd && this.peer.state === 'backup') this.fullSynced = true;
     const now = Date.now();
     for (const e of entries) {
       let table = this.pins.get(e.service);

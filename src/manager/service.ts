@@ -12,6 +12,7 @@ import { udpProbe } from './health/udp-probe';
 import type { DataPlane } from '../proxy/data-plane';
 import { UdpProxy } from '../proxy/udp-proxy';
 import { SlowStart } from './slow-start';
+import { PassiveHold } from './passive-hold';
 import { Acl } from '../admission/acl';
 import { SourceLimiter } from '../admission/source-limiter';
 import { encodeV2 } from '../proxy/proxy-protocol';
@@ -34,11 +35,15 @@ export class Service {
   readonly states: BackendStates;
   private readonly slowStart: SlowStart;
   private checker: HealthChecker | null = null;
+  /** Without active checks, passive failures hold a backend down for health.passiveHold. */
+  private readonly passiveHold: PassiveHold;
   /** Backends that had a first health verdict (later ones are recoveries: slow start). Kept across reloads. */
   private readonly verdictSeen = new Set<Backend>();
   private readonly log: Logger;
   /** The bound address (port resolved when the config asked for port 0). */
   address: Endpoint | null = null;
+  /** Listen with SO_REUSEPORT (set by a failover pair sharing the port on one host). */
+  reusePort = false;
 
   constructor(config: ServiceConfig, options: { logConnections: boolean; log: Logger }) {
     this.name = config.name;
@@ -82,8 +87,13 @@ export class Service {
     this.pool.backends.forEach((b, i) => (b.proxyProtocol = proxyProtocolOf(config.backends[i]!, config)));
     this.slowStart = new SlowStart(config.slowStart, () => this.balancer.weightsChanged?.());
     this.states = new BackendStates(this.pool, this.proxy, this.slowStart, this.log, config, (b) => this.udp?.backendDown(b));
+    this.passiveHold = new PassiveHold(config.health.passiveHold, (b) => {
+      if (this.checker !== null) return; // active checks own the verdict now
+      this.states.update(b, 0, HealthFlag.FailedPassiveCheck);
+      this.log.info({ backend: b.name, holdMs: this.config.health.passiveHold }, 'passive check: hold over, backend back');
+    });
     if (config.health.enabled && !canCheck(config)) {
-      this.log.warn('udp service without health.port or health.udpProbe: active health checks are off (passive checks still count ICMP refusals)');
+      this.log.warn('udp service without health.port or health.udpProbe: active health checks are off (health.passiveFailures ICMP refusals in a row mark a backend down for health.passiveHold)');
     } else if (config.health.enabled) {
       // Unknown until the first check answers: nothing is sent to a backend before it has passed one.
       const release = this.pool.hold();
@@ -110,7 +120,7 @@ export class Service {
   /** Open the listener (again, after a failover pair made this node master); no-op when open. */
   async listen(): Promise<Endpoint> {
     if (this.proxy.listening && this.address !== null) return this.address;
-    this.address = await this.proxy.listen(this.config.listen);
+    this.address = await this.proxy.listen(this.config.listen, { reusePort: this.reusePort });
     return this.address;
   }
 
@@ -122,6 +132,7 @@ export class Service {
   /** Stop health checks and timers (the proxy is stopped by the manager). */
   stop(): void {
     this.checker?.stop();
+    this.passiveHold.stop();
     this.slowStart.stop();
     this.states.stop();
   }
@@ -167,6 +178,8 @@ export class Service {
     if (JSON.stringify(next.health) !== JSON.stringify(prev.health)) {
       this.checker?.stop();
       this.checker = next.health.enabled && canCheck(next) ? this.createChecker(next.health) : null;
+      this.passiveHold.setHold(next.health.passiveHold);
+      if (this.checker !== null) this.passiveHold.stop();
       for (const b of this.pool.backends) {
         if (this.checker !== null && !(b.health & HealthFlag.Removed)) {
           this.checker.add(b);
@@ -257,13 +270,19 @@ export class Service {
     return tcpProbe(b.address, health.port, health.timeout, greeting);
   }
 
-  /** Passive checks: `passiveFailures` connect failures in a row mark a backend down at once; active checks bring it back. */
+  /**
+   * Passive checks: `passiveFailures` connect failures (UDP: ICMP refusals) in
+   * a row mark a backend down at once. Active checks bring it back; without
+   * them (a UDP service with no probe) it comes back after health.passiveHold.
+   */
   private passiveFailure(b: Backend): void {
-    const limit = this.config.health.passiveFailures;
-    if (this.checker === null || limit === 0 || b.consecutiveFailures < limit) return;
+    const health = this.config.health;
+    const limit = health.passiveFailures;
+    if (!health.enabled || limit === 0 || b.consecutiveFailures < limit) return;
     if (b.health & HealthFlag.FailedPassiveCheck) return;
     this.states.update(b, HealthFlag.FailedPassiveCheck, 0);
-    this.checker.passiveDown(b);
+    if (this.checker !== null) this.checker.passiveDown(b);
+    else this.passiveHold.hold(b);
     this.log.warn({ backend: b.name, failures: b.consecutiveFailures }, 'passive check: backend down');
   }
 

@@ -1,4 +1,5 @@
 import type { Backend } from '../pool/backend';
+import { guarded } from '../timers';
 
 /** The ramp never starts at exactly 0: balancers skip weight-0 backends, and a recovered one must get *some* traffic. */
 const FLOOR = 0.01;
@@ -33,7 +34,7 @@ export class SlowStart {
     if (this.window <= 0) return;
     this.ramping.set(backend, this.now());
     backend.rampFactor = FLOOR;
-    this.timer ??= setInterval(() => this.step(), Math.max(MIN_TICK_MS, this.window / STEPS));
+    this.timer ??= setInterval(guarded('slow start step', () => this.step()), Math.max(MIN_TICK_MS, this.window / STEPS));
     this.timer.unref();
   }
 

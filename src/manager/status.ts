@@ -1,4 +1,5 @@
 import type { PeerStatus } from './peer/peer';
+import type { UdpKernelStats } from './udp-kernel-stats';
 
 /**
  * The JSON shapes of `GET /status` and of the control plane the admin API
@@ -84,6 +85,10 @@ export interface StatusReport {
   services: ServiceStatus[];
   /** The failover pair; null when no peer is configured. */
   peer: PeerStatus | null;
+  /** Exceptions thrown by timer callbacks since start: logged and survived (src/timers.ts). */
+  timerErrors: number;
+  /** Kernel UDP buffer drops (host-wide, Linux); null without a UDP service or without /proc. */
+  udpKernel?: UdpKernelStats | null;
 }
 
 export type BackendAction = 'drain' | 'enable' | 'disable';

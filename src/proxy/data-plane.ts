@@ -3,6 +3,10 @@ import type { Balancer } from '../balancer/balancer';
 import type { Endpoint } from '../config/types';
 import type { Backend } from '../pool/backend';
 
+export interface ListenOptions {
+  reusePort?: boolean;
+}
+
 /** Why the manager closes a backend's sessions. */
 export type BackendCloseReason = 'backend_down' | 'backend_disabled' | 'drain_timeout';
 
@@ -15,7 +19,8 @@ export interface DataPlane {
   balancer: Balancer;
   readonly sessions: { readonly size: number };
   readonly sessionTime: LatencyHistogram;
-  listen(endpoint: Endpoint): Promise<Endpoint>;
+  /** reusePort: SO_REUSEPORT (a failover pair on one host, where Node supports it: reuse-port.ts). */
+  listen(endpoint: Endpoint, options?: ListenOptions): Promise<Endpoint>;
   readonly listening: boolean;
   stopAccepting(): void;
   abortAll(): void;

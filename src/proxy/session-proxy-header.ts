@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { ProxyProtocolVersion } from '../config/types';
 import { ProxyHeaderParser, encodeV1, encodeV2, type ProxyAddress } from './proxy-protocol';
 import type { SessionSocket, TcpSession } from './tcp-session';
+import { guarded } from '../timers';
 
 /**
  * PROXY protocol at the two ends of a TCP session: reading the header a
@@ -53,10 +54,10 @@ function onEarlyEnd(this: SessionSocket): void {
   this.session.clientEndedEarly = true;
 }
 
-function onHeaderTimeout(session: TcpSession): void {
+const onHeaderTimeout = guarded('proxy header timeout', (session: TcpSession): void => {
   session.timer = null;
   session.refuse('proxy_header');
-}
+});
 
 /** Our header goes first on the backend connection, before any client byte. */
 export function writeProxyHeader(session: TcpSession, upstream: SessionSocket, version: ProxyProtocolVersion): void {

@@ -7,6 +7,7 @@ import type { Logger } from '../log';
 import type { Backend } from '../pool/backend';
 import type { SourceLimiter } from '../admission/source-limiter';
 import { TcpSession, type CloseReason } from './tcp-session';
+import type { ListenOptions } from './data-plane';
 
 /** Why a client was turned away: the `reason` label of fulcrum_rejected_total. */
 export type RejectReason =
@@ -130,13 +131,14 @@ export class TcpProxy {
     });
   }
 
-  listen(endpoint: Endpoint): Promise<Endpoint> {
+  listen(endpoint: Endpoint, options: ListenOptions = {}): Promise<Endpoint> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(new FulcrumError('ERR_FULCRUM_LISTEN', `service ${this.name}: cannot listen on ${endpoint.text}: ${err.code ?? err.message}`, [], { cause: err }));
       };
       this.server.once('error', onError);
-      this.server.listen({ host: endpoint.host, port: endpoint.port, ipv6Only: endpoint.family === 6 }, () => {
+      const reusePort = options.reusePort === true;
+      this.server.listen({ host: endpoint.host, port: endpoint.port, ipv6Only: endpoint.family === 6, ...(reusePort && { reusePort }) }, () => {
         this.server.removeListener('error', onError);
         const bound = this.server.address() as net.AddressInfo;
         const text = endpoint.family === 6 ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;

@@ -6,6 +6,7 @@ import type { Backend } from '../pool/backend';
 import { readProxyHeader, writeProxyHeader } from './session-proxy-header';
 import { send, spliceReadOption, spliceReads } from './splice';
 import type { RejectReason, TcpProxy } from './tcp-proxy';
+import { guarded } from '../timers';
 
 /**
  * One client connection and its backend connection.
@@ -303,18 +304,19 @@ export class TcpSession implements PickContext {
   }
 }
 
-function onConnectTimeout(session: TcpSession): void {
+// Timer callbacks are guarded (src/timers.ts): a bug in one must not take the process down.
+const onConnectTimeout = guarded('tcp connect timeout', (session: TcpSession): void => {
   session.timer = null;
   session.connectFailed(null);
-}
+});
 
-function onMaxLifetime(session: TcpSession): void {
+const onMaxLifetime = guarded('tcp max lifetime', (session: TcpSession): void => {
   session.abort('max_lifetime');
-}
+});
 
-function onHalfCloseTimeout(session: TcpSession): void {
+const onHalfCloseTimeout = guarded('tcp half-close timeout', (session: TcpSession): void => {
   session.abort('half_close_timeout');
-}
+});
 
 function onUpstreamConnect(this: SessionSocket): void {
   const s = this.session;
@@ -449,6 +451,6 @@ function passFin(to: SessionSocket, s: TcpSession): void {
 
 const IDLE_CHECKS = 4;
 
-function onIdleCheck(session: TcpSession): void {
+const onIdleCheck = guarded('tcp idle check', (session: TcpSession): void => {
   session.idleCheck();
-}
+});

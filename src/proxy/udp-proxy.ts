@@ -8,9 +8,11 @@ import type { Endpoint } from '../config/types';
 import { FulcrumError } from '../errors';
 import type { Logger } from '../log';
 import { HealthFlag, type Backend } from '../pool/backend';
-import { udpSettings, UdpSession, type UdpCloseReason, type UdpDropCounts, type UdpSettings } from './udp-session';
+import { guarded } from '../timers';
+import type { ListenOptions } from './data-plane';
+import { noDrops, udpSettings, UdpSession, type UdpCloseReason, type UdpDropCounts, type UdpSettings } from './udp-session';
 
-export { MAX_PENDING, UDP_DEFAULTS, udpSettings, UdpSession, type UdpCloseReason, type UdpDropCounts, type UdpDropReason, type UdpSettings } from './udp-session';
+export { MAX_PENDING, UDP_DEFAULTS, UDP_DROP_REASONS, udpSettings, UdpSession, type UdpCloseReason, type UdpDropCounts, type UdpDropReason, type UdpSettings } from './udp-session';
 
 export interface UdpProxyOptions extends Partial<UdpSettings> {
   name: string;
@@ -57,17 +59,7 @@ export class UdpProxy {
   readonly now: () => number;
   readonly sweepInterval: number;
   readonly sessions = new Map<string, UdpSession>();
-  readonly dropped: UdpDropCounts = {
-    no_backend: 0,
-    max_sessions: 0,
-    max_sessions_per_source: 0,
-    oversize: 0,
-    send_error: 0,
-    reply_ratio: 0,
-    queue_full: 0,
-    acl: 0,
-    privileged_source: 0,
-  };
+  readonly dropped: UdpDropCounts = noDrops();
   acl: { check(ip: string): boolean };
   allowPrivilegedSources: boolean;
   sync: SessionSync | null = null;
@@ -108,10 +100,11 @@ export class UdpProxy {
     this.requested = { recv: o.recvBufferSize, send: o.sendBufferSize };
   }
 
-  listen(endpoint: Endpoint): Promise<Endpoint> {
+  listen(endpoint: Endpoint, options: ListenOptions = {}): Promise<Endpoint> {
     return new Promise((resolve, reject) => {
       const v6 = endpoint.family === 6;
-      const socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
+      const reusePort = options.reusePort === true;
+      const socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, ...(reusePort && { reusePort }) } as dgram.SocketOptions);
       const onError = (err: NodeJS.ErrnoException) => {
         socket.close();
         reject(new FulcrumError('ERR_FULCRUM_LISTEN', `service ${this.name}: cannot listen on udp ${endpoint.text}: ${err.code ?? err.message}`, [], { cause: err }));
@@ -123,7 +116,7 @@ export class UdpProxy {
         socket.on('message', this.onClientMessage);
         this.socket = socket;
         this.applyBufferSizes(socket);
-        this.sweepTimer = setInterval(() => this.sweep(), this.sweepInterval);
+        this.sweepTimer = setInterval(guarded('udp idle sweep', () => this.sweep()), this.sweepInterval);
         this.sweepTimer.unref();
         const bound = socket.address();
         const text = v6 ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;

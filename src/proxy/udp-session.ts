@@ -36,23 +36,35 @@ export type UdpCloseReason =
   | 'backend_disabled'
   | 'drain_timeout';
 
-/** Why a datagram was dropped; the keys are the `reason` label of fulcrum_udp_dropped_total. */
-export interface UdpDropCounts {
-  no_backend: number;
-  max_sessions: number;
-  max_sessions_per_source: number;
+/**
+ * Why a datagram was dropped: the one list of reasons, the `reason` label of
+ * fulcrum_udp_dropped_total (README "Metrics" lists them too).
+ */
+export const UDP_DROP_REASONS = [
+  'no_backend',
+  'max_sessions',
+  'max_sessions_per_source',
   /** Larger than maxDatagram, either direction. */
-  oversize: number;
-  send_error: number;
-  reply_ratio: number;
+  'oversize',
+  'send_error',
+  /** A reply beyond udp.maxReplyRatio × the session's request bytes. */
+  'reply_ratio',
+  /** A reply beyond udp.amplificationLimit × the request bytes of a client that has sent one datagram only. */
+  'amplification',
   /** The pre-connect queue (MAX_PENDING) or a socket's libuv send queue (maxSendQueue) is full. */
-  queue_full: number;
+  'queue_full',
   /** The client is refused by the service's allow/deny lists. */
-  acl: number;
+  'acl',
   /** Source port < 1024 (reflection guard) and udp.allowPrivilegedSources is off. */
-  privileged_source: number;
+  'privileged_source',
+] as const;
+export type UdpDropReason = (typeof UDP_DROP_REASONS)[number];
+export type UdpDropCounts = Record<UdpDropReason, number>;
+
+/** Every reason at 0. */
+export function noDrops(): UdpDropCounts {
+  return Object.fromEntries(UDP_DROP_REASONS.map((r) => [r, 0])) as UdpDropCounts;
 }
-export type UdpDropReason = keyof UdpDropCounts;
 
 /**
  * Tunables, read on every datagram or session (never cached), so a reload may
@@ -73,6 +85,7 @@ export const UDP_DEFAULTS: Readonly<UdpSettings> = {
   maxDatagram: 65_507,
   responses: 0,
   maxReplyRatio: 0,
+  amplificationLimit: 3,
   onBackendDown: 'reassign',
   maxSendQueue: 1024,
   logConnections: false,
@@ -96,8 +109,10 @@ export class UdpSession implements PickContext {
   /** Bytes sent to the backend(s) and replied to the client, over the session's life. */
   bytesIn = 0;
   bytesOut = 0;
-  /** Replies forwarded to the client (for `responses`). */
+  /** Replies forwarded to the client (for `responses` and the access log). */
   replies = 0;
+  /** Datagrams from the client; from the second on, its address is proven (amplificationLimit no longer applies). */
+  fromClient = 0;
   /** Set by backendDown (onBackendDown: reassign): pick again on the next datagram. */
   reassign = false;
   closed = false;
@@ -158,6 +173,7 @@ export class UdpSession implements PickContext {
 
   /** Client → backend. */
   forward(msg: Buffer): void {
+    this.fromClient++;
     const pending = this.pending;
     if (pending !== null) {
       if (pending.length < MAX_PENDING) pending.push(msg);
@@ -195,6 +211,9 @@ export class UdpSession implements PickContext {
       proxy.dropped.oversize++;
     } else if (settings.maxReplyRatio > 0 && this.bytesOut + n > settings.maxReplyRatio * this.bytesIn) {
       proxy.dropped.reply_ratio++;
+    } else if (this.fromClient < 2 && settings.amplificationLimit > 0 && this.bytesOut + n > settings.amplificationLimit * this.bytesIn) {
+      // Anti-amplification (RFC 9000 §8.1): a spoofed source gets at most amplificationLimit × what it sent.
+      proxy.dropped.amplification++;
     } else if (socket.getSendQueueCount() >= settings.maxSendQueue) {
       proxy.dropped.queue_full++;
     } else {
@@ -206,7 +225,9 @@ export class UdpSession implements PickContext {
       proxy.datagramsOut++;
       proxy.bytesOut += n;
       socket.send(msg, this.clientPort, this.clientAddress, proxy.onReplySent);
-      if (settings.responses > 0 && ++this.replies >= settings.responses) proxy.closeSession(this, 'responses');
+      // Counted always: the access log reports it whether or not `responses` is set.
+      const replies = ++this.replies;
+      if (settings.responses > 0 && replies >= settings.responses) proxy.closeSession(this, 'responses');
     }
   }
 

@@ -27,7 +27,7 @@ export function tcpService(backends: BackendConfig[], extra: Partial<ServiceConf
     retries: 2,
     maxConnections: 10000,
     // Off unless a test is about health: proxy tests count connect failures themselves.
-    health: { enabled: false, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false },
+    health: { enabled: false, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, passiveHold: 10_000, proxyProtocol: false },
     slowStart: 0,
     drainTimeout: 300_000,
     onBackendDown: 'keep',
@@ -36,7 +36,7 @@ export function tcpService(backends: BackendConfig[], extra: Partial<ServiceConf
     perSource: null,
     proxyProtocol: null,
     acceptProxy: [],
-    udp: { idleTimeout: 60_000, maxSessions: 65_536, maxSessionsPerSource: 0, maxDatagram: 65_507, responses: 0, maxReplyRatio: 0, onBackendDown: 'reassign', allowPrivilegedSources: false },
+    udp: { idleTimeout: 60_000, maxSessions: 65_536, maxSessionsPerSource: 0, maxDatagram: 65_507, responses: 0, maxReplyRatio: 0, amplificationLimit: 3, onBackendDown: 'reassign', allowPrivilegedSources: false },
     ...extra,
   };
 }

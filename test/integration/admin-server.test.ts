@@ -20,6 +20,7 @@ const report: StatusReport = {
   pid: 42,
   uptimeSeconds: 3725,
   configFile: '/etc/fulcrum.yaml',
+  timerErrors: 0,
   peer: null,
   services: [
     {
@@ -165,7 +166,9 @@ test('GET /metrics: every DESIGN.md metric with its labels and values from the r
     fulcrum_rejected_total: 'counter', fulcrum_bytes_total: 'counter', fulcrum_backend_up: 'gauge', fulcrum_backend_weight: 'gauge',
     fulcrum_accepted_total: 'counter', fulcrum_connect_seconds: 'summary', fulcrum_session_seconds: 'summary',
     fulcrum_udp_sessions: 'gauge', fulcrum_udp_datagrams_total: 'counter', fulcrum_udp_dropped_total: 'counter',
+    fulcrum_timer_errors_total: 'counter',
   });
+  expect(value('fulcrum_timer_errors_total', {})).toBe(0);
   expect(value('fulcrum_udp_sessions', { service: 'dns' })).toBe(4);
   expect(value('fulcrum_udp_datagrams_total', { service: 'dns', direction: 'in' })).toBe(100);
   expect(value('fulcrum_udp_datagrams_total', { service: 'dns', direction: 'out' })).toBe(90);

@@ -275,8 +275,8 @@ test('health checks send a PROXY v2 LOCAL header only with health.proxyProtocol'
   const plain = await recorder();
   const h = await start(
     fulcrumConfig([
-      tcpService([backend(rec.port)], { name: 'a', health: { enabled: true, interval: 60_000, timeout: 500, rise: 1, fall: 1, passiveFailures: 0, proxyProtocol: true } }),
-      tcpService([backend(plain.port)], { name: 'b', health: { enabled: true, interval: 60_000, timeout: 500, rise: 1, fall: 1, passiveFailures: 0, proxyProtocol: false } }),
+      tcpService([backend(rec.port)], { name: 'a', health: { enabled: true, interval: 60_000, timeout: 500, rise: 1, fall: 1, passiveFailures: 0, passiveHold: 10_000, proxyProtocol: true } }),
+      tcpService([backend(plain.port)], { name: 'b', health: { enabled: true, interval: 60_000, timeout: 500, rise: 1, fall: 1, passiveFailures: 0, passiveHold: 10_000, proxyProtocol: false } }),
     ]),
   );
   handles.push(h);

@@ -90,6 +90,30 @@ test('SIGTERM: sessions still open at shutdownTimeout are closed and the process
   expect(p.stdout()).toContain('"aborted":1');
 });
 
+test('a second SIGTERM closes the live sessions at once and the final line counts them as aborted', async () => {
+  expect.assertions(3);
+  const e = await echoServer();
+  servers.push(e.server);
+  const file = writeConfig(
+    'abort.yaml',
+    `shutdownTimeout: 30s\nadmin: { enabled: false }\nservices:\n  - name: web\n    listen: 127.0.0.1:0\n    backends: [{ address: 127.0.0.1:${e.port} }]\n`,
+  );
+  const p = spawnTracked(['run', '-c', file]);
+  const port = await listeningPort(p, 'web');
+  const live = await connect(port);
+  live.write('x');
+  await new Promise((r) => live.once('data', r));
+  const closed = readAll(live);
+  p.child.kill('SIGTERM');
+  await p.waitFor((l) => l.includes('stopping'));
+  p.child.kill('SIGTERM');
+  await closed;
+  expect((await p.exited).code).toBe(0);
+  const last = JSON.parse(p.stdout().trim().split('\n').pop()!);
+  expect(last.msg).toBe('stopped');
+  expect(last.aborted).toBe(1);
+});
+
 test('validate: a valid file exits 0, an invalid one exits 2 naming the field path', async () => {
   const good = writeConfig('good.yaml', 'services:\n  - name: pg\n    listen: 127.0.0.1:5432\n    backends: [{ address: 10.0.0.11:5432 }]\n');
   const ok = await runCli(['validate', '-c', good]);

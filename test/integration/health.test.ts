@@ -11,7 +11,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => (s.listening ? close(s) : undefined)));
 });
 
-const FAST: HealthConfig = { enabled: true, interval: 100, timeout: 100, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false };
+const FAST: HealthConfig = { enabled: true, interval: 100, timeout: 100, rise: 2, fall: 3, passiveFailures: 3, passiveHold: 10_000, proxyProtocol: false };
 
 async function run(ports: number[], extra: Partial<ServiceConfig> = {}) {
   const h = await start(fulcrumConfig([tcpService(ports.map((p) => backend(p)), { health: FAST, ...extra })]));

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { reusePortSupported } from '../../src/proxy/reuse-port';
 import { spawnCli, type CliProcess } from '../helpers/cli';
 import { close, connect, echoServer, readAll, refusedPort, sleep } from '../helpers/net';
 
@@ -66,7 +67,8 @@ function stateOf(p: CliProcess): string {
   return JSON.parse(lines[lines.length - 1]).to;
 }
 
-async function waitState(p: CliProcess, state: string, timeoutMs = 5000): Promise<void> {
+/** Generous by default: starting a node process can take seconds on a loaded 2-core machine. */
+async function waitState(p: CliProcess, state: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (stateOf(p) !== state) {
     if (Date.now() > deadline) throw new Error(`${state} not reached; stdout: ${p.stdout().slice(-2000)}`);
@@ -88,6 +90,44 @@ async function serves(port: number, timeoutMs = 5000): Promise<void> {
     if (Date.now() > deadline) throw new Error(`port ${port} not served in time`);
     await sleep(10);
   }
+}
+
+/** Two UDP echo backends answering "x:..." and "y:...", and free ports for the service and both peers. */
+async function udpPairPorts() {
+  const backends = await Promise.all(
+    ['x', 'y'].map(async (name) => {
+      const s = dgram.createSocket('udp4');
+      udpSockets.push(s);
+      s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from(`${name}:`), m]), r.port, r.address));
+      await new Promise<void>((res) => s.bind(0, '127.0.0.1', res));
+      return s.address().port;
+    }),
+  );
+  return { backends, servicePort: await freeUdpPort(), pa: await freeUdpPort(), pb: await freeUdpPort() };
+}
+
+async function udpClients(n: number): Promise<dgram.Socket[]> {
+  return Promise.all(
+    Array.from({ length: n }, async () => {
+      const s = dgram.createSocket('udp4');
+      udpSockets.push(s);
+      await new Promise<void>((res) => s.bind(0, '127.0.0.1', res));
+      return s;
+    }),
+  );
+}
+
+/** Send until a reply comes (a failover loses some datagrams): up to 50 tries 100 ms apart. */
+async function askUdp(s: dgram.Socket, port: number, text: string): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    const reply = await new Promise<string | null>((resolve) => {
+      const t = setTimeout(() => (s.removeAllListeners('message'), resolve(null)), 100);
+      s.once('message', (m) => (clearTimeout(t), resolve(m.toString())));
+      s.send(text, port, '127.0.0.1');
+    });
+    if (reply !== null) return reply;
+  }
+  throw new Error('no reply');
 }
 
 async function tcpPair(extraA: Partial<Node> = {}, extraB: Partial<Node> = {}) {
@@ -188,25 +228,31 @@ test('hooks run with the state in their environment', async () => {
   const a = run(fileA);
   await waitState(a, 'master');
   const deadline = Date.now() + 3000;
-  while (!fs.existsSync(out) && Date.now() < deadline) await sleep(10);
+  // onBackup runs first, at start; then onMaster.
+  while (!(fs.existsSync(out) && fs.readFileSync(out, 'utf8').includes('MASTER')) && Date.now() < deadline) await sleep(10);
   expect(fs.readFileSync(out, 'utf8')).toContain('MASTER lb-a 150');
   a.child.kill('SIGTERM');
   expect((await a.exited).code).toBe(0);
   expect(fs.readFileSync(out, 'utf8')).toContain('BACKUP lb-a 150');
 });
 
+test('a node that starts as BACKUP runs onBackup (a VIP left from before a reboot goes)', async () => {
+  expect.assertions(2);
+  const out = path.join(dir, 'start-hook.log');
+  const hook = path.join(dir, 'start-hook.sh');
+  fs.writeFileSync(hook, `#!/bin/sh\necho "$FULCRUM_STATE $FULCRUM_PEER_ID $FULCRUM_PRIORITY" >> ${out}\n`, { mode: 0o755 });
+  const { fileA, fileB } = await tcpPair({}, { hook });
+  const a = run(fileA);
+  await waitState(a, 'master');
+  const b = run(fileB); // never becomes master: no transition, yet its onBackup must run
+  const deadline = Date.now() + 5000;
+  while (!(fs.existsSync(out) && fs.readFileSync(out, 'utf8').includes('BACKUP')) && Date.now() < deadline) await sleep(10);
+  expect(fs.readFileSync(out, 'utf8')).toBe('BACKUP lb-b 100\n');
+  expect(stateOf(b)).toBe('backup');
+});
+
 test('UDP session sync: a client pinned to a backend keeps it after failover with least-conn', async () => {
-  const backends = await Promise.all(
-    ['x', 'y'].map(async (name) => {
-      const s = dgram.createSocket('udp4');
-      udpSockets.push(s);
-      s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from(`${name}:`), m]), r.port, r.address));
-      await new Promise<void>((res) => s.bind(0, '127.0.0.1', res));
-      return s.address().port;
-    }),
-  );
-  const servicePort = await freeUdpPort();
-  const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
+  const { servicePort, pa, pb, backends } = await udpPairPorts();
   const svc = `  - { name: game, protocol: udp, listen: 127.0.0.1:${servicePort}, balance: least-conn, backends: [{ address: 127.0.0.1:${backends[0]}, name: x }, { address: 127.0.0.1:${backends[1]}, name: y }] }\n`;
   const a = run(writeNode({ id: 'lb-a', priority: 150, peerPort: pa, sendTo: pb }, svc));
   const b = run(writeNode({ id: 'lb-b', priority: 100, peerPort: pb, sendTo: pa }, svc));
@@ -214,25 +260,8 @@ test('UDP session sync: a client pinned to a backend keeps it after failover wit
   // Both may have been master for an instant at start (under load): the sessions must be made on a.
   await waitState(b, 'backup');
   await sleep(200);
-  const ask = async (s: dgram.Socket, text: string): Promise<string> => {
-    for (let i = 0; i < 50; i++) {
-      const reply = await new Promise<string | null>((resolve) => {
-        const t = setTimeout(() => (s.removeAllListeners('message'), resolve(null)), 100);
-        s.once('message', (m) => (clearTimeout(t), resolve(m.toString())));
-        s.send(text, servicePort, '127.0.0.1');
-      });
-      if (reply !== null) return reply;
-    }
-    throw new Error('no reply');
-  };
-  const clients = await Promise.all(
-    [0, 1].map(async () => {
-      const s = dgram.createSocket('udp4');
-      udpSockets.push(s);
-      await new Promise<void>((res) => s.bind(0, '127.0.0.1', res));
-      return s;
-    }),
-  );
+  const ask = (c: dgram.Socket, text: string) => askUdp(c, servicePort, text);
+  const clients = await udpClients(2);
   const first = await ask(clients[0], 'one');
   const second = await ask(clients[1], 'two');
   // least-conn spread them: one client per backend.
@@ -244,4 +273,67 @@ test('UDP session sync: a client pinned to a backend keeps it after failover wit
   // the pins keep each client on its backend. Ask the second client first.
   expect((await ask(clients[1], 'again'))[0]).toBe(second[0]);
   expect((await ask(clients[0], 'again'))[0]).toBe(first[0]);
+});
+
+test('a better node that returns preempts only after a full session sync: UDP clients keep their backends', async () => {
+  expect.assertions(2);
+  const { servicePort, pa, pb, backends } = await udpPairPorts();
+  const svc = `  - { name: game, protocol: udp, listen: 127.0.0.1:${servicePort}, balance: round-robin, backends: [{ address: 127.0.0.1:${backends[0]}, name: x }, { address: 127.0.0.1:${backends[1]}, name: y }] }\n`;
+  // The worse node serves alone first: its clients' pins were sent to nobody.
+  const b = run(writeNode({ id: 'lb-b', priority: 100, peerPort: pb, sendTo: pa }, svc));
+  await waitState(b, 'master');
+  const ask = (c: dgram.Socket, text: string) => askUdp(c, servicePort, text);
+  const clients = await udpClients(8);
+  const before: string[] = [];
+  for (const c of clients) before.push((await ask(c, 'one'))[0]);
+  // The better node returns and preempts (preempt: true, preemptDelay 0).
+  const a = run(writeNode({ id: 'lb-a', priority: 150, peerPort: pa, sendTo: pb }, svc));
+  await waitState(a, 'master');
+  await waitState(b, 'backup');
+  // Round-robin alone would pair them differently: ask from the second client on.
+  const after: string[] = new Array(clients.length);
+  for (let i = 1; i <= clients.length; i++) {
+    const k = i % clients.length;
+    after[k] = (await ask(clients[k], 'again'))[0];
+  }
+  expect(new Set(before).size).toBe(2);
+  expect(after).toEqual(before);
+});
+
+test('graceful handover on one host: where Node has reusePort, no connect fails while the new master takes the port', async () => {
+  const supported = reusePortSupported();
+  expect.assertions(supported ? 3 : 2);
+  const { servicePort, fileA, fileB } = await tcpPair();
+  const a = run(fileA);
+  await waitState(a, 'master');
+  const b = run(fileB);
+  await b.waitFor((l) => l.includes('peer heartbeat started'));
+  await sleep(300); // b hears a's adverts
+  expect(stateOf(b)).toBe('backup');
+  await serves(servicePort);
+  let failed = 0;
+  let served = 0;
+  let afterHandover = 0;
+  const deadline = Date.now() + 15_000;
+  const loop = (async () => {
+    // Bounded: until 200 connects after b took over, 5,000 in all, or 15 s.
+    for (let i = 0; i < 5000 && afterHandover < 200 && Date.now() < deadline; i++) {
+      try {
+        const c = await connect(servicePort);
+        const r = readAll(c);
+        c.end('x');
+        if ((await r).toString() === 'x') served++;
+        else failed++;
+      } catch {
+        failed++;
+      }
+      if (stateOf(b) === 'master') afterHandover++;
+    }
+  })();
+  await sleep(200);
+  a.child.kill('SIGTERM');
+  await loop;
+  expect(stateOf(b)).toBe('master');
+  // Without reusePort (Node < 22.12) the new master binds once the old one has closed: a gap of about one advert.
+  if (supported) expect({ failed, servedSome: served > 200 }).toEqual({ failed: 0, servedSome: true });
 });

@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import pino from 'pino';
+import { describePeer } from '../../cli/status';
 import { Peer } from '../../src/manager/peer/peer';
 import { encodeAdvert, SequenceCounter } from '../../src/manager/peer/wire';
 import type { PeerConfig } from '../../src/config/types';
@@ -39,6 +40,39 @@ test('a peer socket rejects and counts bad heartbeats, accepts a good one', asyn
     expect(peer.status().peers.map((p) => p.nodeId)).toEqual(['lb-b']);
     expect(peer.status().peers[0].priority).toBe(100); // the forged priority-255 master was not believed
     expect(peer.state).toBe('backup');
+  } finally {
+    sender.close();
+    await peer.stop();
+  }
+});
+
+/** Issue 11 item 13: a dead master used to show as "master … heard 3.2s ago". */
+test('a peer silent for the dead interval is reported lost, and `fulcrum status` says so', async () => {
+  expect.assertions(4);
+  const key = 'peer-socket-test-key-0123456789';
+  const probe = dgram.createSocket('udp4');
+  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
+  const port = probe.address().port;
+  probe.close();
+  const config: PeerConfig = {
+    id: 'lb-b', priority: 100, listen: ep(port), peers: [ep(9)], key, advertInterval: 50, preempt: true, preemptDelay: 0,
+    standby: 'closed', hookTimeout: 1000, maxSkew: 2000,
+  };
+  const peer = new Peer(config, { onRole: () => {} }, pino({ level: 'silent' }));
+  await peer.start();
+  const sender = dgram.createSocket('udp4');
+  try {
+    const advert = encodeAdvert({ version: 1, nodeId: 'lb-a', priority: 150, state: 'master', seq: new SequenceCounter().next(), timestamp: Date.now() }, Buffer.from(key));
+    await new Promise<void>((r) => sender.send(advert, port, '127.0.0.1', () => r()));
+    await until(() => peer.status().peers.length === 1);
+    expect(peer.status().peers[0]).toMatchObject({ nodeId: 'lb-a', state: 'master', lost: false });
+    // One advert, then silence: lost after 3 × 50 ms + skew.
+    await until(() => peer.status().peers[0].lost, 3000);
+    const line = describePeer(peer.status());
+    expect(line).toMatch(/lb-a LOST \(was master, priority 150\), last heard \d+\.\ds ago from 127\.0\.0\.1:\d+/);
+    expect(line).not.toMatch(/lb-a master/);
+    await until(() => peer.state === 'master', 3000); // its own down timer fires at the same dead interval
+    expect(peer.state).toBe('master');
   } finally {
     sender.close();
     await peer.stop();

@@ -19,7 +19,7 @@ function backend(name: string, extra: Partial<BackendStatus> = {}): BackendStatu
 }
 
 const report: StatusReport = {
-  version: '0.1.0', pid: 4242, uptimeSeconds: 3725, configFile: '/etc/fulcrum/fulcrum.yaml', peer: null,
+  version: '0.1.0', pid: 4242, uptimeSeconds: 3725, configFile: '/etc/fulcrum/fulcrum.yaml', peer: null, timerErrors: 0,
   services: [
     {
       name: 'pg', protocol: 'tcp', listen: '0.0.0.0:5432', balance: 'least-conn', active: 5, accepted: 2468, rejected: { no_backend: 2, max_connections: 0 },

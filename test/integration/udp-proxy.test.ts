@@ -118,7 +118,7 @@ class Client {
 }
 
 const tagOf = (reply: string): string => reply.slice(0, reply.indexOf('|'));
-const zeroDrops = { no_backend: 0, max_sessions: 0, max_sessions_per_source: 0, oversize: 0, send_error: 0, reply_ratio: 0, queue_full: 0, acl: 0, privileged_source: 0 };
+const zeroDrops = { no_backend: 0, max_sessions: 0, max_sessions_per_source: 0, oversize: 0, send_error: 0, reply_ratio: 0, amplification: 0, queue_full: 0, acl: 0, privileged_source: 0 };
 
 describe('UdpProxy', () => {
   test('two clients behind one backend each get only their own replies', async () => {
@@ -281,6 +281,31 @@ describe('UdpProxy', () => {
     expect(two.proxy.datagramsOut).toBe(2);
     expect(two.proxy.bytesOut).toBe(8);
     expect(c.inbox).toHaveLength(0);
+  });
+
+  test('by default a client that sent one datagram gets at most 3x its bytes back; a second datagram proves its address', async () => {
+    expect.assertions(5);
+    // One request draws ten 100-byte replies (a 40-byte query drew 93 KB in issue 11 item 5).
+    const burst: Handler = (msg, rinfo, s) => {
+      for (let i = 0; i < 10; i++) s.send(Buffer.alloc(100, i), rinfo.port, rinfo.address);
+    };
+    const [b] = await backends(burst);
+    const { proxy, port } = await proxyFor([b]);
+    const c = await Client.open(port);
+    c.send(Buffer.alloc(40));
+    await until(() => proxy.dropped.amplification === 9);
+    expect(c.inbox).toHaveLength(1); // 100 bytes fit in 3 x 40; a second would not
+    c.send(Buffer.alloc(40));
+    await until(() => c.inbox.length === 11);
+    expect(proxy.dropped.amplification).toBe(9);
+    expect(proxy.bytesOut).toBe(1100);
+
+    const off = await proxyFor([b], { amplificationLimit: 0 });
+    const d = await Client.open(off.port);
+    d.send(Buffer.alloc(40));
+    await until(() => d.inbox.length === 10);
+    expect(off.proxy.dropped.amplification).toBe(0);
+    expect(off.proxy.bytesOut).toBe(1000);
   });
 
   test('reassign: a backend marked down moves its clients on their next datagram', async () => {
@@ -462,6 +487,25 @@ describe('UdpProxy', () => {
     const { port } = await proxyFor([]);
     const second = new UdpProxy({ name: 'dup', balancer: new RoundRobinBalancer(), log: silent });
     await expect(second.listen(at(port))).rejects.toMatchObject({ code: 'ERR_FULCRUM_LISTEN' });
+  });
+
+  test('the access log counts replies whether or not udp.responses is set', async () => {
+    expect.assertions(1);
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
+    const [b] = await backends(echo);
+    const { proxy, port } = await proxyFor([b], { log: pino({ level: 'info' }, sink), logConnections: true });
+    const c = await Client.open(port);
+    for (const q of ['a', 'b', 'c']) await c.request(q);
+    proxy.abortAll();
+    await until(() => lines.some((l) => l.includes('udp session closed')));
+    const line = JSON.parse(lines.find((l) => l.includes('udp session closed'))!);
+    expect(line).toMatchObject({ result: 'aborted', bytesIn: 3, bytesOut: 3, replies: 3 });
   });
 
   test('socket buffer sizes are read back; a capped request logs a warning', async () => {

@@ -3,6 +3,7 @@ import dgram from 'node:dgram';
 import { parseCidr } from '../../src/admission/cidr';
 import type { ServiceConfig } from '../../src/config/types';
 import { start, type FulcrumHandle } from '../../src/index';
+import { HealthFlag } from '../../src/pool/backend';
 import { backend, fulcrumConfig, tcpService } from '../helpers/config';
 import { until } from '../helpers/net';
 import { decodeProxy } from '../helpers/proxy-decoder';
@@ -93,7 +94,9 @@ test('denied sources and privileged source ports are dropped and counted', async
 
 test('proxyProtocol v2 prefixes each datagram with a DGRAM header naming the client', async () => {
   const a = await udpEcho('a');
-  const h = await start(fulcrumConfig([udpService([a.port], { proxyProtocol: 'v2' })]));
+  // The echo sends the PROXY header back too: its first reply is ~10x the 3-byte request (amplificationLimit).
+  const udp = { ...tcpService([]).udp, amplificationLimit: 0 };
+  const h = await start(fulcrumConfig([udpService([a.port], { proxyProtocol: 'v2', udp })]));
   handles.push(h);
   const port = h.addresses.get('svc')!.port;
   const c = await client('127.0.0.3');
@@ -110,7 +113,7 @@ test('proxyProtocol v2 prefixes each datagram with a DGRAM header naming the cli
 test('udp health: a udpProbe that gets no reply marks the backend down; its clients move', async () => {
   const a = await udpEcho('a');
   const b = await udpEcho('b');
-  const health = { enabled: true, interval: 100, timeout: 100, rise: 1, fall: 2, passiveFailures: 3, proxyProtocol: false, udpProbe: { send: Buffer.from('hi'), expect: 'any' as const } };
+  const health = { enabled: true, interval: 100, timeout: 100, rise: 1, fall: 2, passiveFailures: 3, passiveHold: 10_000, proxyProtocol: false, udpProbe: { send: Buffer.from('hi'), expect: 'any' as const } };
   const h = await start(fulcrumConfig([udpService([a.port, b.port], { health, balance: 'round-robin' })]));
   handles.push(h);
   const svc = h.manager.services[0];
@@ -123,6 +126,38 @@ test('udp health: a udpProbe that gets no reply marks the backend down; its clie
   sockets[owner].close();
   await until(() => !svc.pool.backends[owner].usable, 3000);
   expect(await ask(c1, port, 'again')).toBe(`${owner === 0 ? 'b' : 'a'}:again`);
+});
+
+test('without an active check, ICMP refusals mark a udp backend down; it comes back after health.passiveHold', async () => {
+  expect.assertions(5);
+  const a = await udpEcho('a');
+  const dead = await client(); // bound, then closed: its port answers with ICMP port unreachable
+  const deadPort = dead.address().port;
+  dead.close();
+  const health = { ...tcpService([]).health, enabled: true, passiveFailures: 2, passiveHold: 2000 };
+  const h = await start(fulcrumConfig([udpService([a.port, deadPort], { health, balance: 'round-robin' })]));
+  handles.push(h);
+  const svc = h.manager.services[0];
+  const down = svc.pool.backends[1];
+  const port = h.addresses.get('svc')!.port;
+  // New clients alternate between the two backends; those of the dead one get refusals.
+  const clients = await Promise.all(Array.from({ length: 6 }, () => client()));
+  for (const c of clients) for (let i = 0; i < 3; i++) c.send('q', port, '127.0.0.1');
+  await until(() => !down.usable, 3000);
+  expect(down.health & HealthFlag.FailedPassiveCheck).toBe(HealthFlag.FailedPassiveCheck);
+  // Every client is served by the live backend now, the dead one's too (reassigned).
+  const answers = await Promise.all(clients.map((c) => ask(c, port, 'again', 1500)));
+  // (A late reply to a first 'q' may be what a live backend's client reads first.)
+  expect(answers.every((x) => x !== null && x.startsWith('a:'))).toBe(true);
+  // After the hold the backend gets traffic again, with a fresh failure streak.
+  await until(() => down.usable, 5000);
+  expect(down.consecutiveFailures).toBe(0);
+  // Still dead: the next refusals mark it down once more.
+  const late = await Promise.all(Array.from({ length: 4 }, () => client()));
+  for (const c of late) for (let i = 0; i < 3; i++) c.send('q', port, '127.0.0.1');
+  await until(() => !down.usable, 3000);
+  expect(down.usable).toBe(false);
+  expect(svc.pool.backends[0].usable).toBe(true);
 });
 
 test('quick mode --udp runs a udp service with source-hash', async () => {

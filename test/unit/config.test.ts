@@ -156,6 +156,7 @@ const UDP_DEFAULTS = {
   maxDatagram: 65_507,
   responses: 0,
   maxReplyRatio: 0,
+  amplificationLimit: 3,
   onBackendDown: 'reassign' as const,
   allowPrivilegedSources: false,
 };
@@ -211,7 +212,7 @@ services:
           timeouts: { connect: 2000, idle: 0, halfClose: 60_000, maxLifetime: 0, proxyHeader: 3000 },
           retries: 0,
           maxConnections: 100,
-          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false },
+          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, passiveHold: 10_000, proxyProtocol: false },
           slowStart: 0,
           drainTimeout: 300_000,
           onBackendDown: 'keep',
@@ -232,7 +233,7 @@ services:
           timeouts: { connect: 5000, idle: 3_600_000, halfClose: 60_000, maxLifetime: 0, proxyHeader: 3000 },
           retries: 2,
           maxConnections: 10000,
-          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false },
+          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, passiveHold: 10_000, proxyProtocol: false },
           slowStart: 0,
           drainTimeout: 300_000,
           onBackendDown: 'keep',
@@ -253,7 +254,7 @@ services:
           timeouts: { connect: 5000, idle: 3_600_000, halfClose: 60_000, maxLifetime: 0, proxyHeader: 3000 },
           retries: 2,
           maxConnections: 10000,
-          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false },
+          health: { enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, passiveHold: 10_000, proxyProtocol: false },
           slowStart: 0,
           drainTimeout: 300_000,
           onBackendDown: 'keep',
@@ -456,13 +457,13 @@ services:
   test('health, slow start, drain and onBackendDown: defaults and checks', () => {
     const base = `services:\n  - name: a\n    listen: 127.0.0.1:0\n    backends: [{ address: 10.0.0.1:80 }]\n`;
     const s = parseConfigText(base, { env: {} }).services[0]!;
-    expect(s.health).toEqual({ enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, proxyProtocol: false });
+    expect(s.health).toEqual({ enabled: true, interval: 2000, timeout: 1000, rise: 2, fall: 3, passiveFailures: 3, passiveHold: 10_000, proxyProtocol: false });
     expect([s.slowStart, s.drainTimeout, s.onBackendDown]).toEqual([0, 300_000, 'keep']);
     const custom = parseConfigText(
       `${base}    health: { interval: 500ms, timeout: 200ms, rise: 1, fall: 2, port: 8080, passiveFailures: 0 }\n    slowStart: 30s\n    drainTimeout: 1m\n    onBackendDown: close\n`,
       { env: {} },
     ).services[0]!;
-    expect(custom.health).toEqual({ enabled: true, interval: 500, timeout: 200, rise: 1, fall: 2, port: 8080, passiveFailures: 0, proxyProtocol: false });
+    expect(custom.health).toEqual({ enabled: true, interval: 500, timeout: 200, rise: 1, fall: 2, port: 8080, passiveFailures: 0, passiveHold: 10_000, proxyProtocol: false });
     expect([custom.slowStart, custom.drainTimeout, custom.onBackendDown]).toEqual([30_000, 60_000, 'close']);
     expect(problems(`${base}    health: { interval: 0s, rise: 0, port: 70000, intervl: 1s }\n    onBackendDown: kill\n`)).toEqual([
       'services[0].health.interval: must be more than 0 (got "0s")',
@@ -592,6 +593,24 @@ services:
 `;
     expect(problems(yaml)).toEqual([
       'services[0].backends[1].name: "10.0.0.1:80" may contain only letters, digits, "_", "." and "-"',
+    ]);
+  });
+
+  test('names are at most 64 characters: longer ones could not cross the pair heartbeat (issue 11 item 1)', () => {
+    const long = 'b'.repeat(65);
+    const yaml = `
+services:
+  - name: ${'s'.repeat(65)}
+    listen: 0.0.0.0:80
+    backends:
+      - { address: 10.0.0.1:80, name: ${long} }
+      - { address: 10.0.0.2:80, name: ${'c'.repeat(64)} }
+peer: { id: ${'p'.repeat(65)}, listen: 127.0.0.1:7946, peers: [127.0.0.1:7947], key: "0123456789abcdef" }
+`;
+    expect(problems(yaml)).toEqual([
+      'services[0].name: is 65 characters long; names may have at most 64',
+      'services[0].backends[0].name: is 65 characters long; names may have at most 64',
+      'peer.id: is 65 characters long; names may have at most 64',
     ]);
   });
 

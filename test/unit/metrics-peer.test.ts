@@ -7,6 +7,7 @@ test('peer metrics: state, transitions, rejected by reason, last heard per peer'
     pid: 1,
     uptimeSeconds: 1,
     configFile: null,
+    timerErrors: 0,
     services: [],
     peer: {
       id: 'lb-a',
@@ -14,7 +15,7 @@ test('peer metrics: state, transitions, rejected by reason, last heard per peer'
       priority: 150,
       transitions: 3,
       rejected: { bad_mac: 2, replay: 1, stale_timestamp: 0 },
-      peers: [{ nodeId: 'lb-b', address: '127.0.0.1:7947', state: 'backup', priority: 100, lastHeardMs: 250 }],
+      peers: [{ nodeId: 'lb-b', address: '127.0.0.1:7947', state: 'backup', priority: 100, lastHeardMs: 250, lost: false }],
     },
   };
   const { body } = await renderMetrics(report);

@@ -392,6 +392,21 @@ describe('preemption', () => {
     expect(b.log.at(-1)).toEqual(['master', 'backup', 'better-master', due]);
   });
 
+  test('readyToPreempt: the better node waits for it (a full session sync), at most preemptSyncWait', async () => {
+    let ready = false;
+    const gated = await restartScenario({ readyToPreempt: () => ready, preemptSyncWait: 3000 });
+    await gated.net.advanceTo(2500);
+    expect(gated.a2.log).toEqual([]); // B's adverts heard since 2082.8125, but not ready
+    ready = true;
+    await gated.net.advanceTo(10_000);
+    expect(gated.a2.log).toEqual([['backup', 'master', 'preempt', 2582.8125]]); // B's next advert
+
+    // Never ready: it takes over anyway once the wait is over (at a master advert).
+    const stuck = await restartScenario({ readyToPreempt: () => false, preemptSyncWait: 3000 });
+    await stuck.net.advanceTo(10_000);
+    expect(stuck.a2.log).toEqual([['backup', 'master', 'preempt', 2082.8125 + 3000]]);
+  });
+
   test('a pending preemption is dropped when the master releases; skew decides instead', async () => {
     const { net, a2, b } = await restartScenario({ preemptDelay: 1000 });
     await net.advanceTo(2500);

@@ -2,6 +2,7 @@ import type { Backend } from '../../pool/backend';
 import { realClock, type Clock } from './clock';
 import type { ProbeResult } from './tcp-probe';
 import { HealthThresholds } from './thresholds';
+import { reportTimerError } from '../../timers';
 
 export interface HealthCheckerOptions {
   /** ms between the end of one check and the start of the next (before jitter). */
@@ -63,9 +64,9 @@ interface Entry {
  * verdicts and firstRound() stay bounded even if a probe misbehaves); its late
  * answer is ignored, and the next check still waits for it to settle.
  *
- * Callback errors are not caught: they are bugs in the caller and surface as
- * an uncaught exception / unhandled rejection. State is updated before any
- * callback runs, so the checker stays consistent.
+ * Callback errors are bugs in the caller: they are logged and counted
+ * (src/timers.ts), never fatal. State is updated before any callback runs, so
+ * the checker stays consistent.
  */
 export class HealthChecker {
   private readonly entries = new Map<Backend, Entry>();
@@ -168,7 +169,8 @@ export class HealthChecker {
         this.clock.clearTimeout(entry.timer);
         this.schedule(entry); // before callbacks: a throwing callback cannot stop the checks
         this.count(entry, counted, result);
-      });
+      })
+      .catch((err: unknown) => reportTimerError('health check result', err));
   }
 
   private schedule(entry: Entry): void {

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { guarded } from '../../timers';
 import type { Endpoint } from '../../config/types';
 
 export type ProbeResult = { ok: true; ms: number } | { ok: false; reason: string };
@@ -44,7 +45,7 @@ export function tcpProbe(address: Endpoint, port: number | undefined, timeoutMs:
       if (greeting === undefined) finish({ ok: true, ms });
       else socket!.end(greeting, () => finish({ ok: true, ms }));
     });
-    timer = setTimeout(() => finish({ ok: false, reason: 'timeout' }), timeoutMs);
+    timer = setTimeout(guarded('health probe timeout', () => finish({ ok: false, reason: 'timeout' })), timeoutMs);
   });
 }
 

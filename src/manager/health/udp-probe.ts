@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import type { Endpoint } from '../../config/types';
+import { guarded } from '../../timers';
 import type { ProbeResult } from './tcp-probe';
 
 /**
@@ -42,7 +43,7 @@ export function udpProbe(address: Endpoint, send: Buffer, expect: 'any' | Buffer
         const ok = expect === 'any' || (msg.length >= expect.length && msg.subarray(0, expect.length).equals(expect));
         finish(ok ? { ok: true, ms: performance.now() - started } : { ok: false, reason: 'unexpected reply' });
       });
-      timer = setTimeout(() => finish({ ok: false, reason: 'timeout' }), timeoutMs);
+      timer = setTimeout(guarded('health probe timeout', () => finish({ ok: false, reason: 'timeout' })), timeoutMs);
       const s = socket;
       s.connect(address.port, address.host, () => {
         if (done) return;

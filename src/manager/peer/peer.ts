@@ -4,13 +4,19 @@ import { FulcrumError } from '../../errors';
 import type { Logger } from '../../log';
 import { realClock } from '../health/clock';
 import { PeerStateMachine, type PeerState, type TransitionReason } from './state-machine';
-import { AdvertVerifier, MESSAGE_TYPE, SequenceCounter, decodeSessionBatch, encodeAdvert, encodeMessage, encodeSessionBatch, splitSessionBatches, type SessionEntry } from './wire';
+import { AdvertVerifier, FLAG_FULL_SYNC_END, FLAG_WANT_FULL_SYNC, MESSAGE_TYPE, SequenceCounter, decodeSessionBatch, encodeMessage, encodeSessionBatch, splitSessionBatches, type SessionEntry } from './wire';
 
 export interface PeerHandlers {
   /** The node's role changed: open or close listeners, run hooks. */
   onRole(state: PeerState, reason: TransitionReason): void;
-  /** Session pins from the master (UDP session sync). */
-  onSessions?(entries: SessionEntry[]): void;
+  /** Session pins from the master (UDP session sync); fullSyncEnd: the last batch of a full sync. */
+  onSessions?(entries: SessionEntry[], fullSyncEnd: boolean): void;
+  /** A peer asked for a full session sync (FLAG_WANT_FULL_SYNC in its advert). */
+  onFullSyncWanted?(): void;
+  /** Flags of this node's adverts (FLAG_WANT_FULL_SYNC). */
+  advertFlags?(): number;
+  /** Preemption waits for ready() (a full session sync), at most maxWaitMs. */
+  preemptGate?: { ready(): boolean; maxWaitMs: number };
 }
 
 export interface PeerStatus {
@@ -20,7 +26,8 @@ export interface PeerStatus {
   transitions: number;
   /** Heartbeats rejected, by reason (bad_mac, replay, stale_timestamp, ...). */
   rejected: Record<string, number>;
-  peers: Array<{ nodeId: string; address: string; state: PeerState; priority: number; lastHeardMs: number }>;
+  /** `state` is the last one heard; `lost` once nothing was heard for the dead interval (3 adverts + skew). */
+  peers: Array<{ nodeId: string; address: string; state: PeerState; priority: number; lastHeardMs: number; lost: boolean }>;
 }
 
 /**
@@ -37,6 +44,8 @@ export class Peer {
   private readonly verifier: AdvertVerifier;
   private readonly heard = new Map<string, { address: string; state: PeerState; priority: number; at: number }>();
   private socket: dgram.Socket | null = null;
+  /** Set while stop() waits for another node to take over. */
+  private masterHeard: ((heard: boolean) => void) | null = null;
 
   constructor(
     readonly config: PeerConfig,
@@ -51,6 +60,8 @@ export class Peer {
       advertInterval: config.advertInterval,
       preempt: config.preempt,
       preemptDelay: config.preemptDelay,
+      readyToPreempt: handlers.preemptGate?.ready,
+      preemptSyncWait: handlers.preemptGate?.maxWaitMs,
       clock: realClock,
       onTransition: (from, to, reason) => {
         this.log.warn({ from, to, reason, priority: this.config.priority }, `peer: ${from} -> ${to}`);
@@ -85,46 +96,65 @@ export class Peer {
     if (this.machine.isRunning) this.machine.setFault(fault);
   }
 
-  /** Graceful: three priority-0 adverts so the peer takes over at once, then close. */
-  async stop(): Promise<void> {
+  /**
+   * Graceful: three priority-0 adverts so the peer takes over at once, then
+   * close. With waitForMasterMs, the socket first waits (at most that long)
+   * to hear another node advertise MASTER, then graceMs more (its bind).
+   */
+  async stop(handover?: { waitForMasterMs: number; graceMs: number }): Promise<void> {
+    const heard = handover === undefined ? null : new Promise<boolean>((resolve) => (this.masterHeard = resolve));
     this.machine.stop();
     const socket = this.socket;
+    // Nothing more is sent; adverts are still received until the close (the handover waits for one).
     this.socket = null;
     if (socket === null) return;
     // Let the queued adverts leave before the socket closes.
     await new Promise((r) => setImmediate(r));
+    if (heard !== null && handover !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, handover.waitForMasterMs, false)));
+      const tookOver = await Promise.race([heard, timeout]);
+      clearTimeout(timer);
+      this.masterHeard = null;
+      if (tookOver) await new Promise((r) => setTimeout(r, handover.graceMs));
+    }
     await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
 
-  /** UDP session sync: the master tells its peers which backend each client is pinned to. */
-  sendSessions(entries: SessionEntry[]): void {
-    if (this.socket === null || entries.length === 0) return;
-    for (const batch of splitSessionBatches(entries)) {
+  /** UDP session sync: the master tells its peers which backend each client is pinned to. A full sync ends with a flagged batch, empty or not. */
+  sendSessions(entries: SessionEntry[], full = false): void {
+    if (this.socket === null || (entries.length === 0 && !full)) return;
+    const batches = splitSessionBatches(entries);
+    if (batches.length === 0) batches.push([]);
+    batches.forEach((batch, i) => {
+      const flags = full && i === batches.length - 1 ? FLAG_FULL_SYNC_END : 0;
       const buf = encodeMessage(
         MESSAGE_TYPE.sessionSync,
-        { nodeId: this.config.id, state: this.machine.state, priority: this.machine.effectivePriority, seq: this.seq.next(), timestamp: Date.now() },
+        { nodeId: this.config.id, state: this.machine.state, priority: this.machine.effectivePriority, seq: this.seq.next(), timestamp: Date.now(), flags },
         encodeSessionBatch(batch),
         this.key,
       );
       this.broadcast(buf);
-    }
+    });
   }
 
   status(): PeerStatus {
     const now = Date.now();
+    const dead = this.machine.masterDownInterval;
     return {
       id: this.config.id,
       state: this.machine.state,
       priority: this.config.priority,
       transitions: this.machine.transitions,
       rejected: { ...this.rejected },
-      peers: [...this.heard].map(([nodeId, h]) => ({ nodeId, address: h.address, state: h.state, priority: h.priority, lastHeardMs: now - h.at })),
+      peers: [...this.heard].map(([nodeId, h]) => ({ nodeId, address: h.address, state: h.state, priority: h.priority, lastHeardMs: now - h.at, lost: now - h.at > dead })),
     };
   }
 
   private sendAdvert(priority: number, state: PeerState): void {
     if (this.socket === null) return;
-    const buf = encodeAdvert({ version: 1, nodeId: this.config.id, priority, state, seq: this.seq.next(), timestamp: Date.now() }, this.key);
+    const flags = this.handlers.advertFlags?.() ?? 0;
+    const buf = encodeMessage(MESSAGE_TYPE.advert, { nodeId: this.config.id, priority, state, seq: this.seq.next(), timestamp: Date.now(), flags }, Buffer.alloc(0), this.key);
     this.broadcast(buf);
   }
 
@@ -147,10 +177,12 @@ export class Peer {
     this.heard.set(m.nodeId, { address: `${rinfo.address}:${rinfo.port}`, state: m.state, priority: m.priority, at: Date.now() });
     if (m.type === MESSAGE_TYPE.advert) {
       this.machine.receive({ nodeId: m.nodeId, priority: m.priority, state: m.state });
+      if (m.state === 'master' && m.priority > 0) this.masterHeard?.(true);
+      if ((m.flags & FLAG_WANT_FULL_SYNC) !== 0) this.handlers.onFullSyncWanted?.();
     } else if (m.type === MESSAGE_TYPE.sessionSync) {
       const entries = decodeSessionBatch(m.payload);
       if (entries === null) this.rejected.malformed++;
-      else this.handlers.onSessions?.(entries);
+      else this.handlers.onSessions?.(entries, (m.flags & FLAG_FULL_SYNC_END) !== 0);
     }
   }
 }

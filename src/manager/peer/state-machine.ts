@@ -37,6 +37,13 @@ export interface PeerStateMachineOptions {
   preempt?: boolean;
   /** ms a BACKUP waits before preempting; default 0 (at once). */
   preemptDelay?: number;
+  /**
+   * A preemption waits until this is true (the pair: a full UDP session sync
+   * from the master has arrived), for at most preemptSyncWait ms. Default: always ready.
+   */
+  readyToPreempt?: () => boolean;
+  /** Upper bound of that wait, in ms (default 0: no wait). */
+  preemptSyncWait?: number;
   clock: Clock;
   onTransition: (from: PeerState, to: PeerState, reason: TransitionReason) => void;
   sendAdvert: (priority: number, state: PeerState) => void;
@@ -72,6 +79,8 @@ export class PeerStateMachine {
   readonly skewTime: number;
 
   private readonly clock: Clock;
+  private readonly readyToPreempt: () => boolean;
+  private readonly preemptSyncWait: number;
   private readonly onTransition: PeerStateMachineOptions['onTransition'];
   private readonly sendAdvert: PeerStateMachineOptions['sendAdvert'];
 
@@ -86,6 +95,10 @@ export class PeerStateMachine {
   private downTimer: unknown;
   private downAt = 0;
   private preemptTimer: unknown;
+  /** preemptDelay has elapsed under the current worse master; only readiness is awaited. */
+  private preemptDelayDone = false;
+  /** When this node first could preempt but was not ready (for the preemptSyncWait bound). */
+  private preemptWaitSince: number | undefined;
 
   constructor(options: PeerStateMachineOptions) {
     const { nodeId, priority, advertInterval = 100, preempt = true, preemptDelay = 0 } = options;
@@ -101,6 +114,8 @@ export class PeerStateMachine {
     this.skewTime = skewTime(priority, advertInterval);
     this.masterDownInterval = masterDownInterval(priority, advertInterval);
     this.clock = options.clock;
+    this.readyToPreempt = options.readyToPreempt ?? (() => true);
+    this.preemptSyncWait = options.preemptSyncWait ?? 0;
     this.onTransition = options.onTransition;
     this.sendAdvert = options.sendAdvert;
   }
@@ -148,7 +163,7 @@ export class PeerStateMachine {
     if (!this.running) return;
     this.running = false;
     this.downTimer = this.clear(this.downTimer);
-    this.preemptTimer = this.clear(this.preemptTimer);
+    this.cancelPreempt();
     this.advertTimer = this.clear(this.advertTimer);
     const state = this.current;
     for (let i = 0; i < STOP_ADVERTS; i++) this.sendAdvert(0, state);
@@ -188,7 +203,7 @@ export class PeerStateMachine {
       // The master is leaving (stop or fault): take over after skewTime, so the best backup wins.
       if (advert.state !== 'master' && advert.nodeId !== this.masterId) return;
       this.masterId = undefined;
-      this.preemptTimer = this.clear(this.preemptTimer);
+      this.cancelPreempt();
       const remaining = this.downTimer === undefined ? Infinity : this.downAt - this.clock.now();
       if (this.skewTime < remaining) this.armDown(this.skewTime, 'master-released');
       return;
@@ -198,16 +213,36 @@ export class PeerStateMachine {
     this.masterId = advert.nodeId;
     this.armDown(this.masterDownInterval, 'master-down');
     if (!this.preempt || advert.priority >= this.priority) {
-      this.preemptTimer = this.clear(this.preemptTimer);
+      this.cancelPreempt();
       return;
     }
-    if (this.preemptDelay === 0) this.become('master', 'preempt');
+    if (this.preemptDelay === 0 || this.preemptDelayDone) this.tryPreempt();
     else if (this.preemptTimer === undefined) {
       this.preemptTimer = this.clock.setTimeout(() => {
         this.preemptTimer = undefined;
-        if (this.running && this.current === 'backup') this.become('master', 'preempt');
+        this.preemptDelayDone = true;
+        if (this.running && this.current === 'backup') this.tryPreempt();
       }, this.preemptDelay);
     }
+  }
+
+  /**
+   * Take over from a worse live master once ready (readyToPreempt), or once
+   * preemptSyncWait has passed without it. Re-tried at each of its adverts.
+   */
+  private tryPreempt(): void {
+    if (!this.readyToPreempt()) {
+      const now = this.clock.now();
+      this.preemptWaitSince ??= now;
+      if (now - this.preemptWaitSince < this.preemptSyncWait) return;
+    }
+    this.become('master', 'preempt');
+  }
+
+  private cancelPreempt(): void {
+    this.preemptTimer = this.clear(this.preemptTimer);
+    this.preemptDelayDone = false;
+    this.preemptWaitSince = undefined;
   }
 
   private become(to: PeerState, reason: TransitionReason, masterId?: string): void {
@@ -216,7 +251,7 @@ export class PeerStateMachine {
     this.count++;
     this.masterId = to === 'backup' ? masterId : undefined;
     this.downTimer = this.clear(this.downTimer);
-    this.preemptTimer = this.clear(this.preemptTimer);
+    this.cancelPreempt();
     if (to === 'backup' && this.running) this.armDown(this.masterDownInterval, 'master-down');
     this.onTransition(from, to, reason);
     // Announce the new state at once (a new MASTER must be heard before the next tick).

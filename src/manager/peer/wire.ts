@@ -5,7 +5,7 @@
  *   0       4     magic "FLCR" (46 4C 43 52)
  *   4       1     version = 1
  *   5       1     type: 1 = advert, 2 = session sync batch
- *   6       1     flags (none defined yet: sent as 0; passed up, not checked)
+ *   6       1     flags (FLAG_*; unknown bits are passed up, not checked)
  *   7       1     state: 0 = backup, 1 = master, 2 = fault
  *   8       1     priority 0..255 (0 = "leaving / in fault, take over")
  *   9       1     node id length L, 1..64
@@ -36,6 +36,10 @@ import { isUtf8 } from 'node:buffer';
 
 export type PeerState = 'backup' | 'master' | 'fault';
 export const MESSAGE_TYPE = { advert: 1, sessionSync: 2 } as const;
+/** Advert flag: the sender (a BACKUP) has no full UDP session sync yet and asks the master for one. */
+export const FLAG_WANT_FULL_SYNC = 0x01;
+/** Session batch flag: the last batch of a full sync (every pin the master has). */
+export const FLAG_FULL_SYNC_END = 0x01;
 export type MessageType = (typeof MESSAGE_TYPE)[keyof typeof MESSAGE_TYPE];
 
 /** Header fields of every message type. flags defaults to 0. */
