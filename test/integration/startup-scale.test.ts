@@ -48,7 +48,7 @@ test('the first round of health checks rebuilds the balancer a bounded number of
   });
   // Distinct backend ports that nobody dials: every check goes to health.port.
   const backends: BackendConfig[] = Array.from({ length: n }, (_, i) => backend(1 + i));
-  const health = { enabled: true, interval: 60_000, timeout: 5000, rise: 1, fall: 1, passiveFailures: 3, proxyProtocol: false, port: checked.port };
+  const health = { enabled: true, interval: 60_000, timeout: 5000, rise: 1, fall: 1, passiveFailures: 3, passiveHold: 10_000, proxyProtocol: false, port: checked.port };
   const service = new Service(tcpService(backends, { balance: 'least-conn', health }), { logConnections: false, log: rootLogger });
   try {
     await service.startChecks();
