@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { LatencyHistogram } from '../admin/histogram';
-import type { Balancer } from '../balancer/balancer';
+import type { Balancer, PickContext } from '../balancer/balancer';
 import type { Endpoint } from '../config/types';
 import { FulcrumError } from '../errors';
 import type { Logger } from '../log';
@@ -63,6 +63,8 @@ export interface TcpProxyOptions {
   log: Logger;
   /** Told of every failed connect attempt (passive health checking). */
   onConnectFailure?: (backend: Backend) => void;
+  /** A retry with no primary left to try falls through to a backup (before passive checks have marked the primaries down). */
+  pickBackup?: (ctx: PickContext) => Backend | null;
   /**
    * Shared read buffer and direct writes (splice.ts); false: 'data' events and
    * socket.write(). Default: on, unless the environment has FULCRUM_SPLICE=off.
@@ -94,10 +96,11 @@ export class TcpProxy {
   readonly sessions = new Set<TcpSession>();
   readonly rejects: RejectCounts = zeroRejects();
   accepted = 0;
-  /** Client accepted → backend connected, and connected → closed, of this service's sessions. */
+  /** Backend connect time (of the attempt that succeeded, not the failed ones before it), and connected → closed. */
   readonly connectTime = new LatencyHistogram();
   readonly sessionTime = new LatencyHistogram();
   onConnectFailure: ((backend: Backend) => void) | undefined;
+  readonly pickBackup: (ctx: PickContext) => Backend | null;
   private readonly server: net.Server;
   private idleWaiters: Array<() => void> = [];
 
@@ -117,6 +120,7 @@ export class TcpProxy {
     this.logConnections = options.logConnections;
     this.log = options.log;
     this.onConnectFailure = options.onConnectFailure;
+    this.pickBackup = options.pickBackup ?? noBackup;
     this.splice = options.splice ?? process.env.FULCRUM_SPLICE !== 'off';
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.accept(socket));
     // Node closes connections beyond maxConnections at accept and tells us: count them.
@@ -195,7 +199,7 @@ export class TcpProxy {
   }
 
   sessionConnected(session: TcpSession): void {
-    const ms = session.connectedAt - session.startedAt;
+    const ms = session.connectedAt - session.attemptStartedAt;
     this.connectTime.recordMs(ms);
     session.backend!.connectTime.recordMs(ms);
   }
@@ -232,7 +236,9 @@ export class TcpProxy {
         result: s.rejectReason ?? s.reason,
         bytesIn: s.client.bytesRead,
         bytesOut: wasOpen ? s.upstream!.bytesRead : 0,
-        connectMs: wasOpen ? round(s.connectedAt - s.startedAt) : null,
+        connectMs: wasOpen ? round(s.connectedAt - s.attemptStartedAt) : null,
+        // Accept → backend connected: PROXY header, admission and failed attempts included.
+        timeToBackendMs: wasOpen ? round(s.connectedAt - s.startedAt) : null,
         durationMs: round(now - s.startedAt),
       },
       'session closed',
@@ -245,3 +251,7 @@ function round(ms: number): number {
 }
 
 function noop(): void {}
+
+function noBackup(): null {
+  return null;
+}

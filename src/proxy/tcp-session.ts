@@ -57,6 +57,8 @@ export class TcpSession implements PickContext {
   backend: Backend | null = null;
   upstream: SessionSocket | null = null;
   readonly startedAt: number;
+  /** When the connect attempt that is running (or that succeeded) began: connect time is charged per attempt. */
+  attemptStartedAt = 0;
   connectedAt = 0;
   reason: CloseReason = 'done';
   rejectReason: RejectReason | null = null;
@@ -151,7 +153,9 @@ export class TcpSession implements PickContext {
 
   private connectNext(): void {
     const proxy = this.proxy;
-    const backend = proxy.balancer.pick(this);
+    let backend = proxy.balancer.pick(this);
+    // A retry that finds no primary left goes to a backup, before passive checks switch the pool over.
+    if (backend === null && this.attempts > 0) backend = proxy.pickBackup(this);
     if (backend === null) {
       this.refuse(this.attempts > 0 ? 'connect_failed' : proxy.hasUsableBackend() ? 'backends_full' : 'no_backend');
       return;
@@ -161,6 +165,7 @@ export class TcpSession implements PickContext {
     backend.active++;
     this.attempts++;
     const addr = backend.address;
+    this.attemptStartedAt = performance.now();
     // IP literals only: net.connect skips DNS lookup and family auto-selection for them.
     const up = net.connect({
       host: addr.host,

@@ -341,3 +341,55 @@ test('maxConnections refuses beyond the cap and counts it, existing sessions unt
   expect((await r).toString()).toBe('still here');
   b.destroy();
 });
+
+test('every primary failing at once: the retry falls through to a usable backup', async () => {
+  expect.assertions(4);
+  const spare = await echo();
+  const dead = [await refusedPort(), await refusedPort()];
+  // No health checks: nothing has marked the primaries down, only the retry can find the backup.
+  const { port, svc } = await run([backend(dead[0]), backend(dead[1]), backend(spare.port, { backup: true })], { retries: 2 });
+  const outcomes: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const c = await connect(port);
+    const r = readAll(c);
+    c.end(`req ${i}`);
+    outcomes.push(await r.then((b) => b.toString(), (err: NodeJS.ErrnoException) => err.code ?? 'error'));
+  }
+  expect(outcomes).toEqual(['req 0', 'req 1', 'req 2']);
+  const [p1, p2, b] = svc.pool.backends;
+  expect([p1.connectFailures, p2.connectFailures]).toEqual([3, 3]);
+  expect(b.total).toBe(3);
+  expect(svc.tcp!.rejects.connect_failed).toBe(0);
+});
+
+test('connect time is the successful attempt’s, not the failed ones before it', async () => {
+  expect.assertions(6);
+  const { blackhole } = await import('../helpers/net');
+  const hole = await blackhole();
+  try {
+    const e = await echo();
+    const h = await start(
+      fulcrumConfig([tcpService([backend(hole.port), backend(e.port)], { timeouts: timeouts({ connect: 400 }), balance: 'round-robin' })], { log: { level: 'silent', connections: true } }),
+    );
+    handles.push(h);
+    const svc = h.manager.services[0];
+    const port = svc.address!.port;
+    const lines: Array<Record<string, unknown>> = [];
+    jest.spyOn(svc.tcp!.log, 'info').mockImplementation(((obj: Record<string, unknown>) => void lines.push(obj)) as never);
+    // Round-robin sends the first client to the blackhole: 400 ms lost there, then the echo backend connects.
+    const c = await connect(port);
+    const r = readAll(c);
+    c.end('x');
+    expect((await r).toString()).toBe('x');
+    await until(() => lines.length === 1);
+    const live = svc.pool.backends[1];
+    expect(live.total).toBe(1);
+    // A loopback connect takes well under the 400 ms the failed attempt took.
+    expect(live.connectTime.percentiles().max!).toBeLessThan(300);
+    expect(svc.tcp!.connectTime.percentiles().max!).toBeLessThan(300);
+    expect(lines[0].connectMs as number).toBeLessThan(300);
+    expect(lines[0].timeToBackendMs as number).toBeGreaterThanOrEqual(390);
+  } finally {
+    hole.stop();
+  }
+});
