@@ -132,13 +132,24 @@ export class TcpSession implements PickContext {
     this.connectNext();
   }
 
-  /** Close both sides now (shutdown deadline, operator action, timeouts). */
+  /**
+   * Close both sides now (shutdown deadline, operator action, timeouts). A
+   * forced close cuts the stream wherever it is, so both peers get a reset: a
+   * FIN would pass for a complete stream. Only the idle timeout, which closes a
+   * session that has carried nothing for a while, ends with a FIN (as HAProxy's
+   * and nginx's timeouts do).
+   */
   abort(reason: CloseReason = 'aborted'): void {
     if (this.state === State.Closed) return;
     if (this.reason === 'done') this.reason = reason;
     this.clearTimer();
-    this.upstream?.destroy();
-    this.client.destroy();
+    if (reason === 'idle_timeout') {
+      this.upstream?.destroy();
+      this.client.destroy();
+      return;
+    }
+    if (this.upstream !== null) reset(this.upstream);
+    reset(this.client);
   }
 
   /** Turn the client away before any backend session exists; counted by reason. */
@@ -306,6 +317,13 @@ export class TcpSession implements PickContext {
       this.timer = null;
     }
   }
+}
+
+/** RST instead of FIN; a connect still in flight is simply dropped (resetAndDestroy would wait for it). */
+function reset(socket: SessionSocket): void {
+  if (socket.destroyed) return;
+  if (socket.connecting) socket.destroy();
+  else socket.resetAndDestroy();
 }
 
 function onConnectTimeout(session: TcpSession): void {
