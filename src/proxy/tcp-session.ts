@@ -3,7 +3,7 @@ import { NO_TRIED, type PickContext } from '../balancer/balancer';
 import { hashSource } from '../balancer/hash';
 import type { SourceLimiter } from '../admission/source-limiter';
 import type { Backend } from '../pool/backend';
-import { readProxyHeader, writeProxyHeader } from './session-proxy-header';
+import { awaitFirstBytes, checkFirstBytes, readProxyHeader, writeProxyHeader } from './session-proxy-header';
 import { send, spliceReadOption, spliceReads } from './splice';
 import type { RejectReason, TcpProxy } from './tcp-proxy';
 
@@ -72,6 +72,8 @@ export class TcpSession implements PickContext {
   checkFirstChunk = false;
   /** The client's PROXY header was read through 'data' events (so its reads stay on them). */
   headerRead = false;
+  /** Client reads are set up (before the connect when an untrusted client's first bytes are awaited). */
+  private readsAttached = false;
   /** Reads either way (and drains of queued writes), counted for the idle check (cheaper than re-arming a timer per chunk). */
   activity = 0;
   private idleSeen = 0;
@@ -128,8 +130,23 @@ export class TcpSession implements PickContext {
       this.limiter = limiter;
     }
     this.sourceHash = hashSource(this.clientAddress);
+    if (this.checkFirstChunk) return awaitFirstBytes(this);
+    this.beginConnect();
+  }
+
+  /** The first connect: after admission (and, for an untrusted client of an acceptProxy service, its first bytes). */
+  beginConnect(): void {
+    if (this.state !== State.Admitting || this.clientClosed) return;
     this.state = State.Connecting;
     this.connectNext();
+  }
+
+  /** Read the client from now on: the shared buffer where this Node allows it, else 'data' events. */
+  attachClientReads(): void {
+    if (this.readsAttached) return;
+    this.readsAttached = true;
+    const client = this.client;
+    if (!this.proxy.splice || this.headerRead || !spliceReads(client, onClientRead)) client.on('data', onClientData);
   }
 
   /**
@@ -208,11 +225,12 @@ export class TcpSession implements PickContext {
     this.proxy.sessionConnected(this);
 
     if (backend.proxyProtocol !== null) writeProxyHeader(this, up, backend.proxyProtocol);
-    if (this.pending !== null) {
+    // Held bytes go first, unless they are still an undecided prefix of a PROXY signature.
+    if (this.pending !== null && !this.checkFirstChunk) {
       up.write(this.pending);
       this.pending = null;
     }
-    if (!this.proxy.splice || this.headerRead || !spliceReads(client, onClientRead)) client.on('data', onClientData);
+    this.attachClientReads();
     if (this.clientEndedEarly) {
       up.end();
       this.halfClosed();
@@ -390,44 +408,6 @@ function onUpstreamData(this: SessionSocket, chunk: Buffer): void {
   const s = this.session;
   s.activity++;
   if (!send(s.client, chunk, 0, chunk.length, true)) this.pause();
-}
-
-/**
- * acceptProxy is on and this client is not trusted: a PROXY header from it is
- * a spoofing attempt. The first bytes are held (at most 12, the v2 signature)
- * until they either match a signature or cannot, so a header split across
- * segments is caught and "P" or an empty line from a normal client is not.
- * `owned`: whether `buffer` may be kept (a 'data' chunk) or is the shared read buffer.
- */
-function checkFirstBytes(s: TcpSession, client: SessionSocket, buffer: Buffer, n: number, owned: boolean): void {
-  const held = s.pending;
-  const head = held === null ? buffer.subarray(0, n) : Buffer.concat([held, buffer.subarray(0, n)]);
-  const headOwned = owned || held !== null;
-  const verdict = proxySignature(head);
-  if (verdict === 'yes') return s.refuse('proxy_untrusted');
-  if (verdict === 'maybe') {
-    s.pending = headOwned ? head : Buffer.from(head);
-    return;
-  }
-  s.pending = null;
-  s.checkFirstChunk = false;
-  if (!send(s.upstream!, head, 0, head.length, headOwned)) client.pause();
-}
-
-const V1_PREFIX = Buffer.from('PROXY ');
-const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
-const SIGNATURES = [V1_PREFIX, V2_SIGNATURE];
-
-/** 'yes' when head starts with a PROXY signature, 'maybe' while it is a shorter prefix of one, else 'no'. */
-function proxySignature(head: Buffer): 'yes' | 'maybe' | 'no' {
-  let maybe = false;
-  for (const sig of SIGNATURES) {
-    const n = Math.min(head.length, sig.length);
-    if (sig.compare(head, 0, n, 0, n) !== 0) continue;
-    if (n === sig.length) return 'yes';
-    maybe = true;
-  }
-  return maybe ? 'maybe' : 'no';
 }
 
 // A drain is bytes leaving for a slow peer: activity for the idle check, though no read happened.
