@@ -103,6 +103,8 @@ export class TcpProxy {
   readonly pickBackup: (ctx: PickContext) => Backend | null;
   private readonly server: net.Server;
   private idleWaiters: Array<() => void> = [];
+  /** Runs while there are sessions: probes the paused sides of open ones for resets (TcpSession.probePaused). */
+  private probeTimer: NodeJS.Timeout | null = null;
 
   constructor(options: TcpProxyOptions) {
     this.name = options.name;
@@ -195,6 +197,10 @@ export class TcpProxy {
     this.accepted++;
     const session = new TcpSession(this, socket);
     this.sessions.add(session);
+    if (this.probeTimer === null) {
+      this.probeTimer = setInterval(probePausedSessions, PAUSED_PROBE_MS, this.sessions);
+      this.probeTimer.unref();
+    }
     session.start();
   }
 
@@ -218,6 +224,10 @@ export class TcpProxy {
 
   sessionClosed(session: TcpSession, wasOpen: boolean): void {
     this.sessions.delete(session);
+    if (this.sessions.size === 0 && this.probeTimer !== null) {
+      clearInterval(this.probeTimer);
+      this.probeTimer = null;
+    }
     if (wasOpen) this.sessionTime.recordMs(performance.now() - session.connectedAt);
     if (this.logConnections) this.accessLog(session, wasOpen);
     if (this.sessions.size === 0 && this.idleWaiters.length > 0) {
@@ -251,6 +261,13 @@ function round(ms: number): number {
 }
 
 function noop(): void {}
+
+/** How often paused sides are asked for a reset: a syscall per paused side, none for the others. */
+const PAUSED_PROBE_MS = 1000;
+
+function probePausedSessions(sessions: Set<TcpSession>): void {
+  for (const session of sessions) session.probePaused();
+}
 
 function noBackup(): null {
   return null;

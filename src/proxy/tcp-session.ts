@@ -4,7 +4,7 @@ import { hashSource } from '../balancer/hash';
 import type { SourceLimiter } from '../admission/source-limiter';
 import type { Backend } from '../pool/backend';
 import { awaitFirstBytes, checkFirstBytes, readProxyHeader, writeProxyHeader } from './session-proxy-header';
-import { send, spliceReadOption, spliceReads } from './splice';
+import { pendingReset, send, spliceReadOption, spliceReads } from './splice';
 import type { RejectReason, TcpProxy } from './tcp-proxy';
 
 /**
@@ -259,6 +259,17 @@ export class TcpSession implements PickContext {
     this.idleTimer!.refresh();
   }
 
+  /**
+   * Called every second or so by the proxy. A side whose reads are paused (its
+   * peer takes no bytes) is not polled, so a reset from it would go unseen
+   * until the idle timeout: ask the kernel, and treat one as that side's error.
+   */
+  probePaused(): void {
+    if (this.state !== State.Open) return;
+    probeForReset(this.client);
+    probeForReset(this.upstream!);
+  }
+
   connectFailed(err: Error | null): void {
     if (this.state !== State.Connecting) return;
     this.clearTimer();
@@ -342,6 +353,13 @@ function reset(socket: SessionSocket): void {
   if (socket.destroyed) return;
   if (socket.connecting) socket.destroy();
   else socket.resetAndDestroy();
+}
+
+/** Only a paused side with nothing queued for it (queued bytes keep it polled) and its write side still open. */
+function probeForReset(socket: SessionSocket): void {
+  if (!socket.isPaused() || socket.destroyed || socket.writableEnded || socket.writableLength > 0) return;
+  const err = pendingReset(socket);
+  if (err !== null) socket.destroy(err); // 'error' → broken(): the other side gets the reset
 }
 
 function onConnectTimeout(session: TcpSession): void {

@@ -213,6 +213,71 @@ describe.each(['on', 'off'])('splice %s', (mode) => {
     await until(() => svc.proxy.sessions.size === 0);
   });
 
+  test('a client that resets while a backend that reads nothing has paused it: the session closes at once, not at idle', async () => {
+    expect.assertions(3);
+    let backendSocket!: net.Socket;
+    const server = net.createServer((s) => {
+      backendSocket = s;
+      s.on('error', () => {});
+      s.pause(); // never reads (so it does not notice fulcrum's reset either: closed at the end)
+    });
+    servers.push(server);
+    const { port, svc } = await run([backend(await listen(server))]); // timeouts.idle: the default hour
+    const client = await connect(port);
+    client.on('error', () => {});
+    const chunk = Buffer.alloc(64 * 1024, 3);
+    const pump = () => {
+      while (client.write(chunk));
+      client.once('drain', pump);
+    };
+    pump();
+    // Paused by backpressure (an accepted client is also paused until its backend is connected).
+    await until(() => {
+      const s = [...svc.tcp!.sessions][0];
+      return s !== undefined && s.isOpen && s.client.isPaused() && s.upstream!.writableLength > 0;
+    });
+    const session = [...svc.tcp!.sessions][0];
+    client.removeAllListeners('drain');
+    client.resetAndDestroy();
+    await until(() => svc.proxy.sessions.size === 0, 10_000);
+    expect(session.reason).toBe('client_error');
+    expect(session.upstream!.destroyed).toBe(true);
+    expect(svc.pool.backends[0].active).toBe(0);
+    backendSocket.destroy();
+  });
+
+  test('a backend that resets while a client that reads nothing has paused it: the session closes at once, not at idle', async () => {
+    expect.assertions(4);
+    let backendSocket!: net.Socket;
+    const chunk = Buffer.alloc(64 * 1024, 4);
+    const server = net.createServer((s) => {
+      backendSocket = s;
+      s.on('error', () => {});
+      const pump = () => {
+        while (!s.destroyed && s.write(chunk));
+        if (!s.destroyed) s.once('drain', pump);
+      };
+      pump();
+    });
+    servers.push(server);
+    const { port, svc } = await run([backend(await listen(server))]);
+    const client = await connect(port);
+    client.on('error', () => {});
+    client.pause(); // reads nothing
+    await until(() => [...svc.tcp!.sessions][0]?.upstream?.isPaused() === true);
+    expect([...svc.tcp!.sessions][0].isOpen).toBe(true);
+    const session = [...svc.tcp!.sessions][0];
+    // Let fulcrum's queue for the client drain into the kernel, so only the probe can notice.
+    await sleep(200);
+    backendSocket.removeAllListeners('drain');
+    backendSocket.resetAndDestroy();
+    await until(() => svc.proxy.sessions.size === 0, 10_000);
+    expect(session.reason).toBe('backend_error');
+    expect(session.client.destroyed).toBe(true);
+    expect(svc.pool.backends[0].active).toBe(0);
+    client.destroy();
+  });
+
   test('a session busy one way only is not idle: a backend streaming to a silent client', async () => {
     const server = net.createServer((s) => {
       s.on('error', () => {});
