@@ -232,6 +232,7 @@ export class TcpSession implements PickContext {
     }
     this.attachClientReads();
     if (this.clientEndedEarly) {
+      if (endedByReset(client)) return;
       up.end();
       this.halfClosed();
     } else client.on('end', onClientEnd);
@@ -443,6 +444,7 @@ function onClientDrain(this: SessionSocket): void {
 
 function onClientEnd(this: SessionSocket): void {
   const s = this.session;
+  if (endedByReset(this)) return;
   if (s.pending !== null) {
     // Bytes held by the untrusted-PROXY check (a short prefix) still belong to the stream.
     s.upstream!.write(s.pending);
@@ -452,7 +454,23 @@ function onClientEnd(this: SessionSocket): void {
 }
 
 function onUpstreamEnd(this: SessionSocket): void {
+  if (endedByReset(this)) return;
   passFin(this.session.client, this.session);
+}
+
+/**
+ * An 'end' is not always a FIN: when a reset arrives behind data, libuv reads
+ * the data and then reports the hang-up as EOF. Passing that on as a FIN would
+ * make a cut stream look complete, so ask the kernel (one zero-length write per
+ * FIN) and turn a reset into this side's error; broken() resets the other side.
+ * A socket we have shut down ourselves cannot be asked (EPIPE): taken as a FIN.
+ */
+function endedByReset(socket: SessionSocket): boolean {
+  if (socket.writableEnded) return false;
+  const err = pendingReset(socket);
+  if (err === null) return false;
+  socket.destroy(err);
+  return true;
 }
 
 /**

@@ -123,6 +123,36 @@ describe.each(['on', 'off'])('splice %s', (mode) => {
     expect(await outcome).toBe('ECONNRESET');
   });
 
+  test('a client that sends and resets at once: the backend gets a reset, not a FIN', async () => {
+    expect.assertions(2);
+    const endings: string[] = [];
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      let code: string | null = null;
+      s.on('error', (err: NodeJS.ErrnoException) => (code ??= err.code ?? 'error'));
+      s.on('data', () => {});
+      // This backend's own 'end' may hide a reset that came right behind data (libuv reports it as
+      // EOF), so it writes: a half-closed peer takes the byte, a reset one answers with an error.
+      s.on('end', () => {
+        s.write('?');
+        setTimeout(() => endings.push(code ?? 'FIN'), 200);
+      });
+      s.on('close', () => code !== null && !s.readableEnded && endings.push(code));
+    });
+    servers.push(server);
+    const { port, svc } = await run([backend(await listen(server))]);
+    // Data and RST arrive before fulcrum reads anything (the client waits, paused, for its backend).
+    for (let i = 0; i < 5; i++) {
+      const client = await connect(port);
+      client.on('error', () => {});
+      client.write('a request cut short');
+      client.resetAndDestroy();
+    }
+    await until(() => endings.length === 5);
+    expect(endings.map((e) => (e === 'EPIPE' ? 'ECONNRESET' : e))).toEqual(Array(5).fill('ECONNRESET'));
+    await until(() => svc.proxy.sessions.size === 0);
+    expect(svc.pool.backends[0].active).toBe(0);
+  });
+
   test('a slow reader pauses the backend: fulcrum buffers a bounded amount', async () => {
     let backendWritten = 0;
     let backendSocket!: net.Socket;
