@@ -4,7 +4,8 @@ import { hashSource } from '../balancer/hash';
 import type { SourceLimiter } from '../admission/source-limiter';
 import type { Backend } from '../pool/backend';
 import { awaitFirstBytes, checkFirstBytes, readProxyHeader, writeProxyHeader } from './session-proxy-header';
-import { pendingReset, send, spliceReadOption, spliceReads } from './splice';
+import { endedByReset, probeForReset, reset } from './resets';
+import { send, spliceReadOption, spliceReads } from './splice';
 import type { RejectReason, TcpProxy } from './tcp-proxy';
 
 /**
@@ -349,20 +350,6 @@ export class TcpSession implements PickContext {
   }
 }
 
-/** RST instead of FIN; a connect still in flight is simply dropped (resetAndDestroy would wait for it). */
-function reset(socket: SessionSocket): void {
-  if (socket.destroyed) return;
-  if (socket.connecting) socket.destroy();
-  else socket.resetAndDestroy();
-}
-
-/** Only a paused side with nothing queued for it (queued bytes keep it polled) and its write side still open. */
-function probeForReset(socket: SessionSocket): void {
-  if (!socket.isPaused() || socket.destroyed || socket.writableEnded || socket.writableLength > 0) return;
-  const err = pendingReset(socket);
-  if (err !== null) socket.destroy(err); // 'error' → broken(): the other side gets the reset
-}
-
 function onConnectTimeout(session: TcpSession): void {
   session.timer = null;
   session.connectFailed(null);
@@ -456,21 +443,6 @@ function onClientEnd(this: SessionSocket): void {
 function onUpstreamEnd(this: SessionSocket): void {
   if (endedByReset(this)) return;
   passFin(this.session.client, this.session);
-}
-
-/**
- * An 'end' is not always a FIN: when a reset arrives behind data, libuv reads
- * the data and then reports the hang-up as EOF. Passing that on as a FIN would
- * make a cut stream look complete, so ask the kernel (one zero-length write per
- * FIN) and turn a reset into this side's error; broken() resets the other side.
- * A socket we have shut down ourselves cannot be asked (EPIPE): taken as a FIN.
- */
-function endedByReset(socket: SessionSocket): boolean {
-  if (socket.writableEnded) return false;
-  const err = pendingReset(socket);
-  if (err === null) return false;
-  socket.destroy(err);
-  return true;
 }
 
 /**

@@ -7,6 +7,7 @@ import { start, type FulcrumHandle } from '../../src/index';
 import { Backend } from '../../src/pool/backend';
 import { backend, ep, fulcrumConfig, tcpService, timeouts } from '../helpers/config';
 import { close, echoServer, listen, readAll, until } from '../helpers/net';
+import { useSpliceMode } from '../helpers/splice-mode';
 import { decodeProxy } from '../helpers/proxy-decoder';
 
 const handles: FulcrumHandle[] = [];
@@ -287,14 +288,7 @@ test('health checks send a PROXY v2 LOCAL header only with health.proxyProtocol'
 
 // Whether the first bytes are read through the shared buffer or 'data' events, the verdict comes before any connect.
 describe.each(['on', 'off'])('acceptProxy with splice %s', (mode) => {
-  const saved = process.env.FULCRUM_SPLICE;
-  beforeAll(() => {
-    process.env.FULCRUM_SPLICE = mode;
-  });
-  afterAll(() => {
-    if (saved === undefined) delete process.env.FULCRUM_SPLICE;
-    else process.env.FULCRUM_SPLICE = saved;
-  });
+  useSpliceMode(mode);
 
   /** An echo backend that counts the connections it accepts. */
   async function countingEcho() {

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { start, type FulcrumHandle } from '../../src/index';
 import { backend, fulcrumConfig, tcpService, timeouts } from '../helpers/config';
 import { close, connect, echoServer, listen, readAll, refusedPort, sleep, until } from '../helpers/net';
+import { useSpliceMode } from '../helpers/splice-mode';
 
 const handles: FulcrumHandle[] = [];
 const servers: net.Server[] = [];
@@ -31,14 +32,7 @@ function sha256(b: Buffer): string {
 
 // The byte path runs twice: the shared-buffer splice (default) and the 'data'-event fallback.
 describe.each(['on', 'off'])('splice %s', (mode) => {
-  const saved = process.env.FULCRUM_SPLICE;
-  beforeAll(() => {
-    process.env.FULCRUM_SPLICE = mode;
-  });
-  afterAll(() => {
-    if (saved === undefined) delete process.env.FULCRUM_SPLICE;
-    else process.env.FULCRUM_SPLICE = saved;
-  });
+  useSpliceMode(mode);
 
   test('the session uses the path asked for', async () => {
     const e = await echo();
