@@ -2,26 +2,51 @@ import * as hdr from 'hdr-histogram-js';
 import type { Percentiles } from '../manager/status';
 
 /**
- * A latency histogram (hdr-histogram, 3 significant digits) recorded in
- * microseconds. Values are recorded once per session at connect or close,
- * never per byte; reading percentiles is for /status and /metrics only.
+ * Upper bounds (seconds) of the Prometheus histogram buckets of every latency
+ * histogram: 100 µs to a day, so one set serves connect times and session
+ * durations alike. Fixed, so histograms from many instances and workers add
+ * up bucket by bucket (which percentiles cannot).
+ */
+export const LATENCY_BUCKETS_SECONDS: readonly number[] = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400,
+];
+const BUCKET_BOUNDS_US = LATENCY_BUCKETS_SECONDS.map((s) => Math.round(s * 1e6));
+
+/**
+ * A latency histogram recorded in microseconds: hdr-histogram (3 significant
+ * digits) for percentiles, plus the exact sum and fixed bucket counts for
+ * Prometheus. Values are recorded once per session at connect or close,
+ * never per byte; reading is for /status and /metrics only.
  */
 export class LatencyHistogram {
-  private readonly h = hdr.build({ useWebAssembly: false, autoResize: true, numberOfSignificantValueDigits: 3, bitBucketSize: 32 });
+  /** Built at the first record: every backend has one, and an empty hdr histogram costs ~10 KB (50k backends: 500 MB). */
+  private h: hdr.Histogram | null = null;
+  /** Whole microseconds, so the sum carries no float noise. */
+  private sumUs = 0;
+  /** Non-cumulative counts per bucket; the last slot is +Inf. */
+  private counts: number[] | null = null;
 
   /** Record a duration given in milliseconds (performance.now() differences). */
   recordMs(ms: number): void {
-    this.h.recordValue(ms > 0 ? Math.round(ms * 1000) : 0);
+    const us = ms > 0 ? Math.round(ms * 1000) : 0;
+    this.h ??= hdr.build({ useWebAssembly: false, autoResize: true, numberOfSignificantValueDigits: 3, bitBucketSize: 32 });
+    this.counts ??= new Array<number>(BUCKET_BOUNDS_US.length + 1).fill(0);
+    this.h.recordValue(us);
+    this.sumUs += us;
+    let i = 0;
+    while (i < BUCKET_BOUNDS_US.length && us > (BUCKET_BOUNDS_US[i] as number)) i++;
+    this.counts[i] = (this.counts[i] as number) + 1;
   }
 
   get count(): number {
-    return this.h.totalCount;
+    return this.h?.totalCount ?? 0;
   }
 
-  /** Percentiles in milliseconds; null when nothing was recorded. */
+  /** Percentiles and sum in milliseconds; null percentiles when nothing was recorded. */
   percentiles(): Percentiles {
     const h = this.h;
-    if (h.totalCount === 0) return { count: 0, p50: null, p90: null, p99: null, p999: null, max: null };
+    const sum = this.sumUs / 1000;
+    if (h === null || h.totalCount === 0) return { count: 0, p50: null, p90: null, p99: null, p999: null, max: null, sum };
     const ms = (us: number) => Math.round(us) / 1000;
     return {
       count: h.totalCount,
@@ -30,6 +55,18 @@ export class LatencyHistogram {
       p99: ms(h.getValueAtPercentile(99)),
       p999: ms(h.getValueAtPercentile(99.9)),
       max: ms(h.maxValue),
+      sum,
     };
+  }
+
+  /** percentiles() plus cumulative bucket counts, one per LATENCY_BUCKETS_SECONDS bound (+Inf is `count`). */
+  withBuckets(): Percentiles {
+    const buckets: number[] = [];
+    let running = 0;
+    for (let i = 0; i < BUCKET_BOUNDS_US.length; i++) {
+      running += this.counts?.[i] ?? 0;
+      buckets.push(running);
+    }
+    return { ...this.percentiles(), buckets };
   }
 }

@@ -12,15 +12,8 @@
  * nothing is paid between scrapes.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { Percentiles, StatusReport } from '../manager/status';
-
-/** Quantile label → field of Percentiles (milliseconds). */
-const QUANTILES: ReadonlyArray<[string, keyof Percentiles]> = [
-  ['0.5', 'p50'],
-  ['0.9', 'p90'],
-  ['0.99', 'p99'],
-  ['0.999', 'p999'],
-];
+import type { StatusReport } from '../manager/status';
+import { latencyFamilies } from './latency-metrics';
 
 export async function renderMetrics(report: StatusReport): Promise<{ contentType: string; body: string }> {
   const registry = new Registry();
@@ -35,10 +28,6 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
   const weight = new Gauge({ name: 'fulcrum_backend_weight', help: 'Weight the balancer uses now (below the configured weight during slow start).', labelNames: perBackend, registers });
   const accepted = new Counter({ name: 'fulcrum_accepted_total', help: 'Client connections accepted by the service listener.', labelNames: ['service'], registers });
   const rejected = new Counter({ name: 'fulcrum_rejected_total', help: 'Client connections refused, by reason (no_backend, max_connections, ...).', labelNames: ['service', 'reason'], registers });
-  // Quantiles come precomputed from hdr-histogram, so they are exposed as
-  // gauges with a quantile label (prom-client's Summary computes its own).
-  const connectSeconds = new Gauge({ name: 'fulcrum_connect_seconds', help: 'Time to connect to a backend, by quantile, in seconds.', labelNames: ['service', 'quantile'], registers });
-  const sessionSeconds = new Gauge({ name: 'fulcrum_session_seconds', help: 'Session duration (TCP: backend connected to close; UDP: first to last datagram), by quantile, in seconds.', labelNames: ['service', 'quantile'], registers });
   const udpSessions = new Gauge({ name: 'fulcrum_udp_sessions', help: 'Live UDP sessions (client address:port with its upstream socket).', labelNames: ['service'], registers });
   const udpDatagrams = new Counter({ name: 'fulcrum_udp_datagrams_total', help: 'UDP datagrams: in = from clients (dropped ones included), out = replies sent to clients.', labelNames: ['service', 'direction'], registers });
   const udpDropped = new Counter({ name: 'fulcrum_udp_dropped_total', help: 'UDP datagrams dropped, by reason (acl, max_sessions, oversize, reply_ratio, ...).', labelNames: ['service', 'reason'], registers });
@@ -57,8 +46,6 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
   for (const s of report.services) {
     accepted.inc({ service: s.name }, s.accepted);
     for (const [reason, count] of Object.entries(s.rejected)) rejected.inc({ service: s.name, reason }, count);
-    setQuantiles(connectSeconds, s.name, s.connectTime);
-    setQuantiles(sessionSeconds, s.name, s.sessionTime);
     if (s.udp !== null) {
       udpSessions.set({ service: s.name }, s.udp.sessions);
       udpDatagrams.inc({ service: s.name, direction: 'in' }, s.udp.datagramsIn);
@@ -76,13 +63,7 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
       weight.set(labels, b.effectiveWeight);
     }
   }
-  return { contentType: registry.contentType, body: await registry.metrics() };
-}
-
-function setQuantiles(gauge: Gauge<'service' | 'quantile'>, service: string, p: Percentiles): void {
-  for (const [quantile, field] of QUANTILES) {
-    const ms = p[field];
-    // No samples yet: leave the series out rather than report a fake 0.
-    if (ms !== null) gauge.set({ service, quantile }, ms / 1000);
-  }
+  // Summaries and histograms are written by hand: their figures come precomputed
+  // (hdr-histogram percentiles, fixed buckets), which prom-client's own types cannot take.
+  return { contentType: registry.contentType, body: (await registry.metrics()) + latencyFamilies(report.services) };
 }

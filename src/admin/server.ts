@@ -11,7 +11,20 @@ import { FulcrumError, isFulcrumError, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
 import type { BackendAction, ControlPlane } from '../manager/status';
 import { bearerAuthorized, isLoopback } from './auth';
+import { ADMIN_MAX_CONNECTIONS } from '../manager/fd-budget';
 import { renderMetrics } from './metrics';
+
+/** Admin connection timeouts (ms): generous for a human with curl, short for a socket that says nothing. */
+export const ADMIN_TIMEOUTS = {
+  /** Whole request headers must arrive within this of the connection (or of the previous request). */
+  headers: 5_000,
+  request: 10_000,
+  keepAlive: 5_000,
+  /** How often node:http checks headers/request timeouts (its default, 30 s, let silent sockets sit ~35 s). */
+  checkEvery: 1_000,
+  /** After an error reply, a client that does not read it is cut off anyway. */
+  lingerAfterError: 1_000,
+} as const;
 
 /** Request bodies are tiny ({"weight": N}); anything larger is refused with 413. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -23,6 +36,8 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   ERR_FULCRUM_BAD_REQUEST: 400,
   ERR_FULCRUM_CONFIG: 400,
   ERR_FULCRUM_CONFIG_READ: 400,
+  // A reload whose new listener cannot bind (address in use): the request conflicts with the machine's state.
+  ERR_FULCRUM_LISTEN: 409,
   ERR_FULCRUM_UNAUTHORIZED: 401,
   ERR_FULCRUM_NOT_FOUND: 404,
   ERR_FULCRUM_RELOAD_UNAVAILABLE: 409,
@@ -66,18 +81,30 @@ export class AdminServer {
     private readonly log: Logger,
   ) {
     this.token = config.token || undefined;
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    // Slow or stuck clients must not pin sockets on a control endpoint.
-    this.server.headersTimeout = 10_000;
-    this.server.requestTimeout = 30_000;
+    // Slow, stuck or silent clients must not pin descriptors on a control
+    // endpoint: bounded time to send headers and the request, a short
+    // keep-alive, and a cap on connections (the rest are closed at accept),
+    // so the admin API can never take the data plane's fds. No idle timeout
+    // while a request is handled: a reload may wait for its health checks.
+    this.server = http.createServer({ connectionsCheckingInterval: ADMIN_TIMEOUTS.checkEvery }, (req, res) => void this.handle(req, res));
+    this.server.headersTimeout = ADMIN_TIMEOUTS.headers;
+    this.server.requestTimeout = ADMIN_TIMEOUTS.request;
+    this.server.keepAliveTimeout = ADMIN_TIMEOUTS.keepAlive;
+    this.server.maxConnections = config.maxConnections ?? ADMIN_MAX_CONNECTIONS;
+    this.server.on('drop', () => this.log.debug('admin connection refused: admin.maxConnections reached'));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-      // Malformed HTTP or a reset mid-request: answer if we still can, never throw.
+      // Malformed HTTP, a timeout or a reset mid-request: answer if we still can, never throw.
       this.log.debug({ err: err.code ?? err.message }, 'admin client error');
       if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
       const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      // Then close for good: end() alone leaves a half-open socket while a silent client never closes its side.
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+      setTimeout(() => socket.destroy(), ADMIN_TIMEOUTS.lingerAfterError).unref();
     });
-    this.server.on('error', (err) => this.log.error({ err }, 'admin listener error'));
+    // A failed bind is listen()'s to report (once, as ERR_FULCRUM_LISTEN); this logs errors of a listening socket.
+    this.server.on('error', (err) => {
+      if (this.server.listening) this.log.error({ err }, 'admin listener error');
+    });
   }
 
   /** Binds config.listen; refuses a non-loopback address without a token before binding anything. */

@@ -131,6 +131,37 @@ export function optionalString() {
   });
 }
 
+/**
+ * RFC 6750 b64token: what an `Authorization: Bearer` header can carry. A
+ * token outside it (a space, a quote, a non-ASCII letter) could never
+ * authenticate, so it is refused here rather than at the first request.
+ */
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+export function bearerToken() {
+  return field((v): string | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || v === '') throw new Error(`must be a non-empty string (got ${describeValue(v)})`);
+    if (BEARER_TOKEN.test(v)) return v;
+    // The token is a secret: name the offending character's position and kind, never the token.
+    throw new Error(`is not a valid bearer token: ${badCharacter(v)}; use letters, digits and - . _ ~ + / (= only at the end), e.g. the output of "openssl rand -hex 32"`);
+  });
+}
+
+/** "a space at character 7": the first character a bearer token cannot hold, without showing the secret. */
+function badCharacter(token: string): string {
+  const chars = [...token];
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i] as string;
+    const trailingPad = c === '=' && chars.slice(i).every((x) => x === '=');
+    if (trailingPad || /^[A-Za-z0-9\-._~+/]$/.test(c)) continue;
+    if (c === '=') return `"=" at character ${i + 1} is only allowed as trailing padding`;
+    const kind = /\s/.test(c) ? 'whitespace' : c.charCodeAt(0) < 0x20 || c.charCodeAt(0) > 0x7e ? 'a control or non-ASCII character' : `"${c}"`;
+    return `${kind} at character ${i + 1}`;
+  }
+  return 'bad characters';
+}
+
 /** A list of CIDRs or bare addresses ("10.0.0.0/8", "2001:db8::/32", "192.0.2.7"); absent = empty. */
 export function cidrList() {
   return field((v): CidrSpec[] => {

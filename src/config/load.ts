@@ -9,8 +9,9 @@ import { extname } from 'node:path';
 import { YAMLParseError, parse as parseYaml } from 'yaml';
 import { FulcrumError, isFulcrumError } from '../errors';
 import { type Env, substituteEnv } from './env';
-import { formatProblem, isUnder, sortProblems } from './problems';
-import { checkAdminExposure, checkProtocolKeys, checkUniqueness } from './rules';
+import { formatProblem, isPlainObject, isUnder, sortProblems } from './problems';
+import { checkListenAddresses } from './listen-rules';
+import { checkAdminExposure, checkProtocolKeys, checkUniqueness, checkWeights } from './rules';
 import { applySchema } from './schema';
 import type { FulcrumConfig } from './types';
 
@@ -77,18 +78,41 @@ export function validateConfig(raw: unknown, env: Env = process.env): FulcrumCon
     ...(schema.ok ? [] : schema.problems.filter(notFromEnv)),
     ...checkUniqueness(doc).filter(notFromEnv),
     ...checkProtocolKeys(doc).filter(notFromEnv),
-    ...(schema.ok ? checkAdminExposure(schema.config) : []),
+    ...checkListenAddresses(doc).filter(notFromEnv),
+    ...checkWeights(doc).filter(notFromEnv),
+    ...checkAdminExposure(doc).filter(notFromEnv),
   ]);
-  if (problems.length === 0 && schema.ok) return schema.config;
+  if (problems.length === 0 && schema.ok) return markDefaultedCaps(doc, schema.config);
   const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
   throw new FulcrumError('ERR_FULCRUM_CONFIG', `invalid configuration (${count})`, problems.map(formatProblem));
 }
 
+/** Aliases a document may expand (the yaml library's default, stated): a "billion laughs" document is refused, not expanded. */
+export const MAX_YAML_ALIASES = 100;
+
+/** Which session caps the document left out (fulcrum may lower those to fit the open-files limit). */
+function markDefaultedCaps(doc: unknown, config: FulcrumConfig): FulcrumConfig {
+  const raw = isPlainObject(doc) && Array.isArray(doc.services) ? doc.services : [];
+  config.services.forEach((s, i) => {
+    const r: unknown = raw[i];
+    const caps: Array<'maxConnections' | 'udp.maxSessions'> = [];
+    if (s.protocol === 'tcp' && isPlainObject(r) && r.maxConnections === undefined) caps.push('maxConnections');
+    if (s.protocol === 'udp' && isPlainObject(r) && !(isPlainObject(r.udp) && r.udp.maxSessions !== undefined)) caps.push('udp.maxSessions');
+    s.defaultedCaps = caps;
+  });
+  return config;
+}
+
 function parseYamlText(text: string, source: string): unknown {
   try {
-    return parseYaml(text, { prettyErrors: true });
+    return parseYaml(text, { prettyErrors: true, maxAliasCount: MAX_YAML_ALIASES });
   } catch (err) {
-    if (!(err instanceof YAMLParseError)) throw err;
+    if (!(err instanceof YAMLParseError)) {
+      // The alias bound throws a plain ReferenceError; whatever the parser throws, the file is what was wrong.
+      const reason = err instanceof Error ? err.message : String(err);
+      const hint = /alias/i.test(reason) ? ` (at most ${MAX_YAML_ALIASES} alias expansions)` : '';
+      throw new FulcrumError('ERR_FULCRUM_CONFIG_READ', `cannot parse ${source} as YAML: ${reason}${hint}`, [], { cause: err });
+    }
     const line = err.linePos?.[0]?.line;
     const col = err.linePos?.[0]?.col;
     const reason = (err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');

@@ -8,7 +8,7 @@
 import { isLoopback, parseEndpoint } from './address';
 import { type ConfigProblem, isPlainObject } from './problems';
 import { NAME_PATTERN } from './fields';
-import type { Endpoint, FulcrumConfig } from './types';
+import type { Endpoint } from './types';
 
 export function checkUniqueness(raw: unknown): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
@@ -72,11 +72,37 @@ function endpoint(value: unknown, allowPortZero: boolean): Endpoint | undefined 
   }
 }
 
-/** Without a token the admin API may only listen where nobody else can reach it. */
-export function checkAdminExposure(config: FulcrumConfig): ConfigProblem[] {
-  const admin = config.admin;
-  if (admin === null || admin.token !== undefined || isLoopback(admin.listen)) return [];
-  return [{ path: ['admin', 'listen'], reason: `${admin.listen.text} is not a loopback address; set admin.token to expose the admin API` }];
+/**
+ * Without a token the admin API may only listen where nobody else can reach it.
+ * Read from the raw document so it is reported with every other problem.
+ */
+export function checkAdminExposure(raw: unknown): ConfigProblem[] {
+  const admin = isPlainObject(raw) ? (raw.admin ?? {}) : undefined;
+  if (!isPlainObject(admin) || admin.enabled === false || admin.token !== undefined) return [];
+  const listen = endpoint(admin.listen ?? '127.0.0.1:9090', true);
+  if (listen === undefined || isLoopback(listen)) return [];
+  return [{ path: ['admin', 'listen'], reason: `${listen.text} is not a loopback address; set admin.token to expose the admin API` }];
+}
+
+/**
+ * Weight 0 takes a backend out of rotation; when every backend that would be
+ * used has weight 0 (the regular ones, or the backups when there are only
+ * backups) every client is refused, which is never what a config means.
+ */
+export function checkWeights(raw: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (!isPlainObject(raw) || !Array.isArray(raw.services)) return problems;
+  raw.services.forEach((service: unknown, i: number) => {
+    if (!isPlainObject(service) || !Array.isArray(service.backends)) return;
+    const backends = service.backends.filter(isPlainObject);
+    const primaries = backends.filter((b) => b.backup !== true);
+    const used = primaries.length > 0 ? primaries : backends;
+    // Only when every weight is known: a missing weight is 1, a malformed one is the schema's problem.
+    if (used.length === 0 || !used.every((b) => b.weight === 0)) return;
+    const which = primaries.length > 0 ? 'every regular (non-backup) backend' : 'every backend';
+    problems.push({ path: ['services', i, 'backends'], reason: `${which} has weight 0, so every client would be refused: give at least one a weight above 0` });
+  });
+  return problems;
 }
 
 /** Keys that only make sense for one protocol: refused on the other rather than silently ignored. */

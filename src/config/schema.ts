@@ -5,7 +5,7 @@
  * zod issues become "path: reason" problems here.
  */
 import { z } from 'zod';
-import { REQUIRED, bool, cidrList, duration, endpoint, hexBytes, hexOrAny, integer, requiredKey, number, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
+import { REQUIRED, bool, cidrList, duration, endpoint, hexBytes, hexOrAny, integer, requiredKey, number, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName, bearerToken } from './fields';
 import { type ConfigProblem, type PathSegment, describeValue } from './problems';
 import { closestKey } from './suggest';
 export { NAME_PATTERN } from './fields';
@@ -88,7 +88,7 @@ const perSourceShape = {
   burst: optionalInteger(1, 1_000_000),
   tableSize: integer(1, 10_000_000, 100_000),
 };
-const adminShape = { enabled: bool(true), listen: endpoint(true).prefault('127.0.0.1:9090'), token: optionalString() };
+const adminShape = { enabled: bool(true), listen: endpoint(true).prefault('127.0.0.1:9090'), token: bearerToken(), maxConnections: optionalInteger(1, 10_000) };
 const timeoutsShape = {
   connect: duration('5s', { positive: true }),
   idle: duration('1h'),
@@ -181,7 +181,13 @@ export const configSchema = z
       log: c.log,
       shutdownTimeout: c.shutdownTimeout,
       peer: c.peer ?? null,
-      admin: !c.admin.enabled ? null : { listen: c.admin.listen, ...(c.admin.token !== undefined && { token: c.admin.token }) },
+      admin: !c.admin.enabled
+        ? null
+        : {
+            listen: c.admin.listen,
+            ...(c.admin.token !== undefined && { token: c.admin.token }),
+            ...(c.admin.maxConnections !== undefined && { maxConnections: c.admin.maxConnections }),
+          },
       services: c.services,
     }),
   );

@@ -116,6 +116,12 @@ export interface ServiceConfig {
   /** Front load balancers whose connections must start with a PROXY v1/v2 header. */
   acceptProxy: CidrSpec[];
   udp: UdpConfig;
+  /**
+   * Session caps the file left at their defaults: fulcrum may lower them to
+   * fit the open-files limit it finds at start (src/manager/fd-budget.ts).
+   * Absent (a config built in code): every cap counts as explicit.
+   */
+  defaultedCaps?: ReadonlyArray<'maxConnections' | 'udp.maxSessions'>;
 }
 
 /** The active/standby pair (src/manager/peer/). */
@@ -140,6 +146,8 @@ export interface PeerConfig {
 export interface AdminConfig {
   listen: Endpoint;
   token?: string;
+  /** Concurrent connections; more are closed at accept (default ADMIN_MAX_CONNECTIONS, 64). */
+  maxConnections?: number;
 }
 
 export interface LogConfig {

@@ -6,7 +6,7 @@ import { rootLogger, setLogLevel, type Logger } from '../log';
 import { HealthFlag } from '../pool/backend';
 import { VERSION } from '../version';
 import { diffServices } from './reload';
-import { fdBudgetWarning, openFilesLimit } from './fd-budget';
+import { fitToOpenFilesLimit, openFilesLimit } from './fd-budget';
 import { Pair } from './pair';
 import { Service } from './service';
 import { backendStatus, serviceStatus } from './status-report';
@@ -41,11 +41,11 @@ export class Manager implements ControlPlane {
     readonly log: Logger,
   ) {}
 
-  static async start(config: FulcrumConfig, options: { configFile?: string; log?: Logger } = {}): Promise<Manager> {
-    setLogLevel(config.log.level);
-    const manager = new Manager(config, options.configFile ?? null, options.log ?? rootLogger);
-    const fdWarning = fdBudgetWarning(config, openFilesLimit());
-    if (fdWarning !== null) manager.log.warn(fdWarning);
+  static async start(given: FulcrumConfig, options: { configFile?: string; log?: Logger } = {}): Promise<Manager> {
+    setLogLevel(given.log.level);
+    const log = options.log ?? rootLogger;
+    const config = fitCaps(given, log);
+    const manager = new Manager(config, options.configFile ?? null, log);
     try {
       // In a pair the listeners wait for the node to become MASTER (standby: closed).
       const listen = config.peer === null || config.peer.standby === 'open';
@@ -150,8 +150,9 @@ export class Manager implements ControlPlane {
   }
 
   /** Apply a new config: new listeners first (so a failure changes nothing), then in-place updates, then retirements. */
-  async apply(next: FulcrumConfig): Promise<ReloadReport> {
+  async apply(given: FulcrumConfig): Promise<ReloadReport> {
     if (this.stopping !== null) throw new FulcrumError('ERR_FULCRUM_STOPPING', 'fulcrum is stopping: reload refused');
+    const next = fitCaps(given, this.log);
     const plan = diffServices(this.services, next.services);
     const started: Service[] = [];
     try {
@@ -230,4 +231,13 @@ export class Manager implements ControlPlane {
     this.log.info({ aborted }, 'stopped');
     return { aborted };
   }
+}
+
+/** Defaulted session caps lowered to fit the open-files limit found now; explicit ones that do not fit are warned about. */
+function fitCaps(config: FulcrumConfig, log: Logger): FulcrumConfig {
+  const limit = openFilesLimit();
+  const plan = fitToOpenFilesLimit(config, limit);
+  if (plan.lowered.length > 0) log.info({ openFilesLimit: limit, lowered: plan.lowered }, 'default session caps lowered to fit the open-files limit');
+  if (plan.warning !== null) log.warn(plan.warning);
+  return plan.config;
 }

@@ -79,14 +79,17 @@ export class Service {
       });
       this.proxy = this.tcp;
     }
-    for (const b of this.pool.backends) b.proxyProtocol = proxyProtocolOf(config.backends.find((c) => c.name === b.name)!, config);
+    // The pool keeps config order, so backend i is config i (a lookup by name here made startup O(N²)).
+    this.pool.backends.forEach((b, i) => (b.proxyProtocol = proxyProtocolOf(config.backends[i]!, config)));
     this.slowStart = new SlowStart(config.slowStart, () => this.balancer.weightsChanged?.());
     this.states = new BackendStates(this.pool, this.proxy, this.slowStart, this.log, config, (b) => this.udp?.backendDown(b));
     if (config.health.enabled && !canCheck(config)) {
       this.log.warn('udp service without health.port or health.udpProbe: active health checks are off (passive checks still count ICMP refusals)');
     } else if (config.health.enabled) {
       // Unknown until the first check answers: nothing is sent to a backend before it has passed one.
+      const release = this.pool.hold();
       for (const b of this.pool.backends) this.pool.setHealth(b, b.health | HealthFlag.FailedActiveCheck);
+      release();
       this.checker = this.createChecker(config.health);
     }
     this.balancer.rebuild(this.pool.usable);
@@ -95,8 +98,14 @@ export class Service {
   /** The first round of health checks; bounded by the timeout. The manager opens the listener after it. */
   async startChecks(): Promise<void> {
     if (this.checker === null) return;
-    for (const b of this.pool.backends) this.checker.add(b);
-    await this.checker.firstRound();
+    // No listener yet: verdicts are applied to the balancer once, after the round, not once each.
+    const release = this.pool.hold();
+    try {
+      for (const b of this.pool.backends) this.checker.add(b);
+      await this.checker.firstRound();
+    } finally {
+      release();
+    }
   }
 
   /** Open the listener (again, after a failover pair made this node master); no-op when open. */

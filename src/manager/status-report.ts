@@ -51,8 +51,8 @@ export function serviceStatus(s: Service): ServiceStatus {
     accepted: tcp?.accepted ?? udp?.sessionsTotal ?? 0,
     rejected: tcp !== null ? { ...tcp.rejects } : {},
     backends: s.pool.backends.map((b) => backendStatus(s, b)),
-    connectTime: tcp !== null ? tcp.connectTime.percentiles() : EMPTY,
-    sessionTime: s.proxy.sessionTime.percentiles(),
+    connectTime: tcp !== null ? tcp.connectTime.withBuckets() : EMPTY,
+    sessionTime: s.proxy.sessionTime.withBuckets(),
     udp:
       udp === null
         ? null

@@ -14,6 +14,13 @@ export interface Percentiles {
   p99: number | null;
   p999: number | null;
   max: number | null;
+  /** Total of every recorded value, in ms (Prometheus `_sum`); absent where no histogram backs the figures. */
+  sum?: number;
+  /**
+   * Services only: cumulative counts of values up to each bound of
+   * LATENCY_BUCKETS_SECONDS (src/admin/histogram.ts), for Prometheus histograms.
+   */
+  buckets?: number[];
 }
 
 /** up: usable; down: failed health checks; draining / disabled: operator; removed: dropped by a reload, finishing its sessions. */

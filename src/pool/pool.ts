@@ -11,6 +11,9 @@ import type { BackendConfig } from '../config/types';
 export class Pool extends EventEmitter {
   readonly backends: Backend[];
   private snapshot: readonly Backend[] = [];
+  /** While held, health flips only mark the snapshot stale (see hold()). */
+  private holds = 0;
+  private stale = false;
 
   constructor(configs: readonly BackendConfig[]) {
     super();
@@ -49,7 +52,29 @@ export class Pool extends EventEmitter {
   setHealth(backend: Backend, health: number): void {
     const before = backend.health;
     backend.health = health;
-    if ((before === 0) !== (health === 0)) this.refresh();
+    if ((before === 0) === (health === 0)) return;
+    if (this.holds > 0) this.stale = true;
+    else this.refresh();
+  }
+
+  /**
+   * Defer snapshot recomputation until the returned release is called: one
+   * refresh instead of one per flip. A refresh is O(backends) (and so is the
+   * balancer rebuild it triggers), so N verdicts arriving one by one would
+   * cost O(N²): 16k backends took seconds at startup. Only for a pool no
+   * client is being served from (before its listener opens).
+   */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.holds === 0 && this.stale) {
+        this.stale = false;
+        this.refresh();
+      }
+    };
   }
 
   /** Recompute the usable snapshot (after health or weight changes); emits 'change' if it differs. */

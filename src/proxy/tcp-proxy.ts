@@ -130,7 +130,10 @@ export class TcpProxy {
     this.server.on('drop', () => {
       this.rejects.max_connections++;
     });
-    this.server.on('error', (err) => this.log.error({ err }, 'listener error'));
+    // A failed bind is listen()'s to report (once, as ERR_FULCRUM_LISTEN); this logs errors of a listening socket.
+    this.server.on('error', (err) => {
+      if (this.server.listening) this.log.error({ err }, 'listener error');
+    });
   }
 
   listen(endpoint: Endpoint): Promise<Endpoint> {

@@ -163,7 +163,7 @@ test('GET /metrics: every DESIGN.md metric with its labels and values from the r
   expect(types).toEqual({
     fulcrum_connections_total: 'counter', fulcrum_connections_active: 'gauge', fulcrum_connect_failures_total: 'counter',
     fulcrum_rejected_total: 'counter', fulcrum_bytes_total: 'counter', fulcrum_backend_up: 'gauge', fulcrum_backend_weight: 'gauge',
-    fulcrum_accepted_total: 'counter', fulcrum_connect_seconds: 'gauge', fulcrum_session_seconds: 'gauge',
+    fulcrum_accepted_total: 'counter', fulcrum_connect_seconds: 'summary', fulcrum_session_seconds: 'summary',
     fulcrum_udp_sessions: 'gauge', fulcrum_udp_datagrams_total: 'counter', fulcrum_udp_dropped_total: 'counter',
   });
   expect(value('fulcrum_udp_sessions', { service: 'dns' })).toBe(4);

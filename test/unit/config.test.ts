@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FulcrumError, isFulcrumError } from '../../src/errors';
+import { isFulcrumError } from '../../src/errors';
 import {
   formatPath,
   loadConfigFile,
@@ -11,18 +11,8 @@ import {
   substituteEnv,
   validateConfig,
 } from '../../src/config';
+import { thrown } from '../helpers/thrown';
 import type { FulcrumConfig } from '../../src/config';
-
-/** The FulcrumError thrown by fn (fails the test when nothing is thrown). */
-function thrown(fn: () => unknown): FulcrumError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof FulcrumError) return err;
-    throw err;
-  }
-  throw new Error('expected a FulcrumError, nothing was thrown');
-}
 
 /** The "path: reason" lines for a YAML text. */
 function problems(yaml: string, env: Record<string, string> = {}): readonly string[] {
@@ -231,6 +221,7 @@ services:
           proxyProtocol: null,
           acceptProxy: [],
           udp: UDP_DEFAULTS,
+          defaultedCaps: [],
         },
         {
           name: 'game',
@@ -251,6 +242,7 @@ services:
           proxyProtocol: null,
           acceptProxy: [],
           udp: UDP_DEFAULTS,
+          defaultedCaps: ['maxConnections'],
         },
         {
           name: 'cache',
@@ -271,6 +263,7 @@ services:
           proxyProtocol: null,
           acceptProxy: [],
           udp: UDP_DEFAULTS,
+          defaultedCaps: ['maxConnections'],
         },
       ],
     };
