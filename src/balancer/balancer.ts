@@ -32,3 +32,24 @@ export function wasTried(ctx: PickContext, b: Backend): boolean {
 export function isSkipped(ctx: PickContext, b: Backend): boolean {
   return (b.maxConnections > 0 && b.active >= b.maxConnections) || wasTried(ctx, b);
 }
+
+/**
+ * A retry's fallback when the balancer has no primary left to try (all tried
+ * or full) while the health verdicts still list them: a usable backup, the
+ * least loaded per unit of weight. Only on that failure path, so a plain scan.
+ */
+export function pickSpareBackup(backends: readonly Backend[], ctx: PickContext): Backend | null {
+  let best: Backend | null = null;
+  let bestLoad = Infinity;
+  for (const b of backends) {
+    if (!b.backup || !b.usable || isSkipped(ctx, b)) continue;
+    const w = b.effectiveWeight;
+    if (w <= 0) continue;
+    const load = b.active / w;
+    if (load < bestLoad) {
+      best = b;
+      bestLoad = load;
+    }
+  }
+  return best;
+}

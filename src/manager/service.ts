@@ -1,5 +1,5 @@
 import { createBalancer } from '../balancer';
-import type { Balancer } from '../balancer/balancer';
+import { pickSpareBackup, type Balancer } from '../balancer/balancer';
 import type { BackendConfig, Endpoint, HealthConfig, ProxyProtocolVersion, ServiceConfig } from '../config/types';
 import type { Logger } from '../log';
 import { Backend, HealthFlag } from '../pool/backend';
@@ -80,6 +80,7 @@ export class Service {
         logConnections: options.logConnections,
         log: this.log,
         onConnectFailure: (b) => this.passiveFailure(b),
+        pickBackup: (ctx) => pickSpareBackup(this.pool.backends, ctx),
       });
       this.proxy = this.tcp;
     }

@@ -113,6 +113,28 @@ export function send(to: net.Socket, buffer: Buffer, start: number, end: number,
   return to.write(owned ? buffer.subarray(from, end) : copyOf(buffer, from, end));
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * A reset the kernel holds for a socket that nothing reads from or writes to
+ * (so the event loop does not poll it, and Node never hears of it). A
+ * zero-length write(2) sends nothing and reports it (ECONNRESET); a FIN is not
+ * an error, so a half-closed peer is not mistaken for a reset one. null: none,
+ * or no descriptor to ask. The caller must not ask a socket it has shut down
+ * itself (that answers EPIPE).
+ */
+export function pendingReset(socket: net.Socket): Error | null {
+  const handle = handleOf(socket);
+  const fd = handle === null ? -1 : (handle.fd ?? -1);
+  if (fd < 0) return null;
+  try {
+    fs.writeSync(fd, EMPTY, 0, 0);
+    return null;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EAGAIN' ? null : (err as Error);
+  }
+}
+
 function copyOf(buffer: Buffer, start: number, end: number): Buffer {
   const copy = Buffer.allocUnsafe(end - start);
   buffer.copy(copy, 0, start, end);

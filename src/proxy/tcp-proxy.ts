@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { LatencyHistogram } from '../admin/histogram';
-import type { Balancer } from '../balancer/balancer';
+import type { Balancer, PickContext } from '../balancer/balancer';
 import type { Endpoint } from '../config/types';
 import { FulcrumError } from '../errors';
 import type { Logger } from '../log';
@@ -64,6 +64,8 @@ export interface TcpProxyOptions {
   log: Logger;
   /** Told of every failed connect attempt (passive health checking). */
   onConnectFailure?: (backend: Backend) => void;
+  /** A retry with no primary left to try falls through to a backup (before passive checks have marked the primaries down). */
+  pickBackup?: (ctx: PickContext) => Backend | null;
   /**
    * Shared read buffer and direct writes (splice.ts); false: 'data' events and
    * socket.write(). Default: on, unless the environment has FULCRUM_SPLICE=off.
@@ -95,12 +97,15 @@ export class TcpProxy {
   readonly sessions = new Set<TcpSession>();
   readonly rejects: RejectCounts = zeroRejects();
   accepted = 0;
-  /** Client accepted → backend connected, and connected → closed, of this service's sessions. */
+  /** Backend connect time (of the attempt that succeeded, not the failed ones before it), and connected → closed. */
   readonly connectTime = new LatencyHistogram();
   readonly sessionTime = new LatencyHistogram();
   onConnectFailure: ((backend: Backend) => void) | undefined;
+  readonly pickBackup: (ctx: PickContext) => Backend | null;
   private readonly server: net.Server;
   private idleWaiters: Array<() => void> = [];
+  /** Runs while there are sessions: probes the paused sides of open ones for resets (TcpSession.probePaused). */
+  private probeTimer: NodeJS.Timeout | null = null;
 
   constructor(options: TcpProxyOptions) {
     this.name = options.name;
@@ -118,6 +123,7 @@ export class TcpProxy {
     this.logConnections = options.logConnections;
     this.log = options.log;
     this.onConnectFailure = options.onConnectFailure;
+    this.pickBackup = options.pickBackup ?? noBackup;
     this.splice = options.splice ?? process.env.FULCRUM_SPLICE !== 'off';
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.accept(socket));
     // Node closes connections beyond maxConnections at accept and tells us: count them.
@@ -196,11 +202,15 @@ export class TcpProxy {
     this.accepted++;
     const session = new TcpSession(this, socket);
     this.sessions.add(session);
+    if (this.probeTimer === null) {
+      this.probeTimer = setInterval(probePausedSessions, PAUSED_PROBE_MS, this.sessions);
+      this.probeTimer.unref();
+    }
     session.start();
   }
 
   sessionConnected(session: TcpSession): void {
-    const ms = session.connectedAt - session.startedAt;
+    const ms = session.connectedAt - session.attemptStartedAt;
     this.connectTime.recordMs(ms);
     session.backend!.connectTime.recordMs(ms);
   }
@@ -219,6 +229,10 @@ export class TcpProxy {
 
   sessionClosed(session: TcpSession, wasOpen: boolean): void {
     this.sessions.delete(session);
+    if (this.sessions.size === 0 && this.probeTimer !== null) {
+      clearInterval(this.probeTimer);
+      this.probeTimer = null;
+    }
     if (wasOpen) this.sessionTime.recordMs(performance.now() - session.connectedAt);
     if (this.logConnections) this.accessLog(session, wasOpen);
     if (this.sessions.size === 0 && this.idleWaiters.length > 0) {
@@ -237,7 +251,9 @@ export class TcpProxy {
         result: s.rejectReason ?? s.reason,
         bytesIn: s.client.bytesRead,
         bytesOut: wasOpen ? s.upstream!.bytesRead : 0,
-        connectMs: wasOpen ? round(s.connectedAt - s.startedAt) : null,
+        connectMs: wasOpen ? round(s.connectedAt - s.attemptStartedAt) : null,
+        // Accept → backend connected: PROXY header, admission and failed attempts included.
+        timeToBackendMs: wasOpen ? round(s.connectedAt - s.startedAt) : null,
         durationMs: round(now - s.startedAt),
       },
       'session closed',
@@ -250,3 +266,14 @@ function round(ms: number): number {
 }
 
 function noop(): void {}
+
+/** How often paused sides are asked for a reset: a syscall per paused side, none for the others. */
+const PAUSED_PROBE_MS = 1000;
+
+function probePausedSessions(sessions: Set<TcpSession>): void {
+  for (const session of sessions) session.probePaused();
+}
+
+function noBackup(): null {
+  return null;
+}

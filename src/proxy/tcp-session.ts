@@ -3,7 +3,8 @@ import { NO_TRIED, type PickContext } from '../balancer/balancer';
 import { hashSource } from '../balancer/hash';
 import type { SourceLimiter } from '../admission/source-limiter';
 import type { Backend } from '../pool/backend';
-import { readProxyHeader, writeProxyHeader } from './session-proxy-header';
+import { awaitFirstBytes, checkFirstBytes, readProxyHeader, writeProxyHeader } from './session-proxy-header';
+import { endedByReset, probeForReset, reset } from './resets';
 import { send, spliceReadOption, spliceReads } from './splice';
 import type { RejectReason, TcpProxy } from './tcp-proxy';
 import { guarded } from '../timers';
@@ -58,6 +59,8 @@ export class TcpSession implements PickContext {
   backend: Backend | null = null;
   upstream: SessionSocket | null = null;
   readonly startedAt: number;
+  /** When the connect attempt that is running (or that succeeded) began: connect time is charged per attempt. */
+  attemptStartedAt = 0;
   connectedAt = 0;
   reason: CloseReason = 'done';
   rejectReason: RejectReason | null = null;
@@ -71,6 +74,8 @@ export class TcpSession implements PickContext {
   checkFirstChunk = false;
   /** The client's PROXY header was read through 'data' events (so its reads stay on them). */
   headerRead = false;
+  /** Client reads are set up (before the connect when an untrusted client's first bytes are awaited). */
+  private readsAttached = false;
   /** Reads either way (and drains of queued writes), counted for the idle check (cheaper than re-arming a timer per chunk). */
   activity = 0;
   private idleSeen = 0;
@@ -127,17 +132,43 @@ export class TcpSession implements PickContext {
       this.limiter = limiter;
     }
     this.sourceHash = hashSource(this.clientAddress);
+    if (this.checkFirstChunk) return awaitFirstBytes(this);
+    this.beginConnect();
+  }
+
+  /** The first connect: after admission (and, for an untrusted client of an acceptProxy service, its first bytes). */
+  beginConnect(): void {
+    if (this.state !== State.Admitting || this.clientClosed) return;
     this.state = State.Connecting;
     this.connectNext();
   }
 
-  /** Close both sides now (shutdown deadline, operator action, timeouts). */
+  /** Read the client from now on: the shared buffer where this Node allows it, else 'data' events. */
+  attachClientReads(): void {
+    if (this.readsAttached) return;
+    this.readsAttached = true;
+    const client = this.client;
+    if (!this.proxy.splice || this.headerRead || !spliceReads(client, onClientRead)) client.on('data', onClientData);
+  }
+
+  /**
+   * Close both sides now (shutdown deadline, operator action, timeouts). A
+   * forced close cuts the stream wherever it is, so both peers get a reset: a
+   * FIN would pass for a complete stream. Only the idle timeout, which closes a
+   * session that has carried nothing for a while, ends with a FIN (as HAProxy's
+   * and nginx's timeouts do).
+   */
   abort(reason: CloseReason = 'aborted'): void {
     if (this.state === State.Closed) return;
     if (this.reason === 'done') this.reason = reason;
     this.clearTimer();
-    this.upstream?.destroy();
-    this.client.destroy();
+    if (reason === 'idle_timeout') {
+      this.upstream?.destroy();
+      this.client.destroy();
+      return;
+    }
+    if (this.upstream !== null) reset(this.upstream);
+    reset(this.client);
   }
 
   /** Turn the client away before any backend session exists; counted by reason. */
@@ -152,7 +183,9 @@ export class TcpSession implements PickContext {
 
   private connectNext(): void {
     const proxy = this.proxy;
-    const backend = proxy.balancer.pick(this);
+    let backend = proxy.balancer.pick(this);
+    // A retry that finds no primary left goes to a backup, before passive checks switch the pool over.
+    if (backend === null && this.attempts > 0) backend = proxy.pickBackup(this);
     if (backend === null) {
       this.refuse(this.attempts > 0 ? 'connect_failed' : proxy.hasUsableBackend() ? 'backends_full' : 'no_backend');
       return;
@@ -162,6 +195,7 @@ export class TcpSession implements PickContext {
     backend.active++;
     this.attempts++;
     const addr = backend.address;
+    this.attemptStartedAt = performance.now();
     // IP literals only: net.connect skips DNS lookup and family auto-selection for them.
     const up = net.connect({
       host: addr.host,
@@ -193,12 +227,14 @@ export class TcpSession implements PickContext {
     this.proxy.sessionConnected(this);
 
     if (backend.proxyProtocol !== null) writeProxyHeader(this, up, backend.proxyProtocol);
-    if (this.pending !== null) {
+    // Held bytes go first, unless they are still an undecided prefix of a PROXY signature.
+    if (this.pending !== null && !this.checkFirstChunk) {
       up.write(this.pending);
       this.pending = null;
     }
-    if (!this.proxy.splice || this.headerRead || !spliceReads(client, onClientRead)) client.on('data', onClientData);
+    this.attachClientReads();
     if (this.clientEndedEarly) {
+      if (endedByReset(client)) return;
       up.end();
       this.halfClosed();
     } else client.on('end', onClientEnd);
@@ -224,6 +260,17 @@ export class TcpSession implements PickContext {
       return this.abort('idle_timeout');
     }
     this.idleTimer!.refresh();
+  }
+
+  /**
+   * Called every second or so by the proxy. A side whose reads are paused (its
+   * peer takes no bytes) is not polled, so a reset from it would go unseen
+   * until the idle timeout: ask the kernel, and treat one as that side's error.
+   */
+  probePaused(): void {
+    if (this.state !== State.Open) return;
+    probeForReset(this.client);
+    probeForReset(this.upstream!);
   }
 
   connectFailed(err: Error | null): void {
@@ -371,44 +418,6 @@ function onUpstreamData(this: SessionSocket, chunk: Buffer): void {
   if (!send(s.client, chunk, 0, chunk.length, true)) this.pause();
 }
 
-/**
- * acceptProxy is on and this client is not trusted: a PROXY header from it is
- * a spoofing attempt. The first bytes are held (at most 12, the v2 signature)
- * until they either match a signature or cannot, so a header split across
- * segments is caught and "P" or an empty line from a normal client is not.
- * `owned`: whether `buffer` may be kept (a 'data' chunk) or is the shared read buffer.
- */
-function checkFirstBytes(s: TcpSession, client: SessionSocket, buffer: Buffer, n: number, owned: boolean): void {
-  const held = s.pending;
-  const head = held === null ? buffer.subarray(0, n) : Buffer.concat([held, buffer.subarray(0, n)]);
-  const headOwned = owned || held !== null;
-  const verdict = proxySignature(head);
-  if (verdict === 'yes') return s.refuse('proxy_untrusted');
-  if (verdict === 'maybe') {
-    s.pending = headOwned ? head : Buffer.from(head);
-    return;
-  }
-  s.pending = null;
-  s.checkFirstChunk = false;
-  if (!send(s.upstream!, head, 0, head.length, headOwned)) client.pause();
-}
-
-const V1_PREFIX = Buffer.from('PROXY ');
-const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
-const SIGNATURES = [V1_PREFIX, V2_SIGNATURE];
-
-/** 'yes' when head starts with a PROXY signature, 'maybe' while it is a shorter prefix of one, else 'no'. */
-function proxySignature(head: Buffer): 'yes' | 'maybe' | 'no' {
-  let maybe = false;
-  for (const sig of SIGNATURES) {
-    const n = Math.min(head.length, sig.length);
-    if (sig.compare(head, 0, n, 0, n) !== 0) continue;
-    if (n === sig.length) return 'yes';
-    maybe = true;
-  }
-  return maybe ? 'maybe' : 'no';
-}
-
 // A drain is bytes leaving for a slow peer: activity for the idle check, though no read happened.
 function onUpstreamDrain(this: SessionSocket): void {
   const s = this.session;
@@ -424,6 +433,7 @@ function onClientDrain(this: SessionSocket): void {
 
 function onClientEnd(this: SessionSocket): void {
   const s = this.session;
+  if (endedByReset(this)) return;
   if (s.pending !== null) {
     // Bytes held by the untrusted-PROXY check (a short prefix) still belong to the stream.
     s.upstream!.write(s.pending);
@@ -433,6 +443,7 @@ function onClientEnd(this: SessionSocket): void {
 }
 
 function onUpstreamEnd(this: SessionSocket): void {
+  if (endedByReset(this)) return;
   passFin(this.session.client, this.session);
 }
 

@@ -7,6 +7,7 @@ import { start, type FulcrumHandle } from '../../src/index';
 import { Backend } from '../../src/pool/backend';
 import { backend, ep, fulcrumConfig, tcpService, timeouts } from '../helpers/config';
 import { close, echoServer, listen, readAll, until } from '../helpers/net';
+import { useSpliceMode } from '../helpers/splice-mode';
 import { decodeProxy } from '../helpers/proxy-decoder';
 
 const handles: FulcrumHandle[] = [];
@@ -283,4 +284,73 @@ test('health checks send a PROXY v2 LOCAL header only with health.proxyProtocol'
   await until(() => rec.firsts.length === 1 && plain.firsts.length === 1);
   expect(decodeProxy(rec.firsts[0])).toMatchObject({ version: 2, command: 'LOCAL' });
   expect(plain.firsts[0].length).toBe(0);
+});
+
+// Whether the first bytes are read through the shared buffer or 'data' events, the verdict comes before any connect.
+describe.each(['on', 'off'])('acceptProxy with splice %s', (mode) => {
+  useSpliceMode(mode);
+
+  /** An echo backend that counts the connections it accepts. */
+  async function countingEcho() {
+    const e = await echo();
+    const counter = { connections: 0 };
+    e.server.on('connection', () => counter.connections++);
+    return { port: e.port, counter };
+  }
+
+  test('an untrusted client’s PROXY header is refused before any backend connect', async () => {
+    expect.assertions(6);
+    const b = await countingEcho();
+    const { svc, port } = await run([b.port], { acceptProxy: [parseCidr('127.0.0.1/32')] });
+    const spoofs = [
+      ['PROXY TCP4 10.0.0.1 10.0.0.2 1 2\r\nhello'],
+      [Buffer.concat([Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0, 0]), Buffer.from('x')])],
+      ['PRO', 'XY TCP4 10.0.0.1 10.0.0.2 1 2\r\n'], // split across segments
+    ];
+    for (const parts of spoofs) {
+      const s = await connectFrom(port, '127.0.0.2');
+      const r = outcome(s);
+      for (const p of parts) {
+        s.write(p);
+        await new Promise((res) => setTimeout(res, 30));
+      }
+      expect(await r).toBe('');
+    }
+    await until(() => svc.proxy.sessions.size === 0);
+    expect(svc.tcp!.rejects.proxy_untrusted).toBe(3);
+    // A plain client from the same untrusted address is served, through one backend connection.
+    expect(await roundTripFrom(port, '127.0.0.2', 'plain')).toBe('plain');
+    // The refused ones never reached the backend, not even as a connect and close.
+    expect(b.counter.connections).toBe(1);
+  });
+
+  test('an untrusted client that waits for the server to speak first is connected after timeouts.proxyHeader, its first bytes still checked', async () => {
+    expect.assertions(4);
+    const greeter = net.createServer((s) => {
+      s.on('error', () => {});
+      s.write('220 ready\r\n');
+      s.on('data', () => {});
+    });
+    servers.push(greeter);
+    const { svc, port } = await run([await listen(greeter)], { acceptProxy: [parseCidr('127.0.0.1/32')], timeouts: timeouts({ proxyHeader: 300 }) });
+    const s = await connectFrom(port, '127.0.0.2');
+    const t0 = Date.now();
+    const greeting = await new Promise<string>((resolve) => s.once('data', (d) => resolve(d.toString())));
+    expect(greeting).toBe('220 ready\r\n');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    // A header sent after the greeting is a spoof all the same.
+    const r = outcome(s);
+    s.write('PROXY TCP4 10.0.0.1 10.0.0.2 1 2\r\n');
+    expect(await r).not.toContain('PROXY');
+    expect(svc.tcp!.rejects.proxy_untrusted).toBe(1);
+  });
+
+  test('an untrusted client that half-closes before its first bytes are decided still reaches the backend', async () => {
+    expect.assertions(2);
+    const e = await echo();
+    const { port } = await run([e.port], { acceptProxy: [parseCidr('127.0.0.1/32')] });
+    // "P" could begin a header: held until the FIN settles it, then passed on with the FIN.
+    expect(await roundTripFrom(port, '127.0.0.2', 'P')).toBe('P');
+    expect(await roundTripFrom(port, '127.0.0.2', '')).toBe('');
+  });
 });

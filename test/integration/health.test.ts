@@ -142,7 +142,7 @@ test('passive checks: consecutive refused connects mark a backend down at once',
   expect(h.manager.status().services[0].backends[1].reasons).toEqual(['failed_passive_check']);
 });
 
-test('drain: live sessions go on, no new ones, closed at drainTimeout', async () => {
+test('drain: live sessions go on, no new ones, reset at drainTimeout', async () => {
   const a = await echo();
   const b = await echo();
   const { h, svc, port } = await run([a.port, b.port], { balance: 'round-robin', drainTimeout: 400 });
@@ -156,7 +156,7 @@ test('drain: live sessions go on, no new ones, closed at drainTimeout', async ()
   live.write('still');
   expect(String(await new Promise((r) => live.once('data', r)))).toBe('still');
   const t0 = Date.now();
-  await readAll(live);
+  await expect(readAll(live)).rejects.toMatchObject({ code: 'ECONNRESET' });
   expect(Date.now() - t0).toBeLessThan(1500);
   await until(() => ba.active === 0);
   h.manager.backendAction('svc', `127.0.0.1:${a.port}`, 'enable');
@@ -164,20 +164,20 @@ test('drain: live sessions go on, no new ones, closed at drainTimeout', async ()
   expect(ba.total).toBe(3);
 });
 
-test('disable closes live sessions; onBackendDown: close closes them when checks fail', async () => {
+test('disable resets live sessions; onBackendDown: close resets them when checks fail', async () => {
   const a = await echo();
   const { h, svc, port } = await run([a.port], { onBackendDown: 'close' });
   const ba = svc.pool.backends[0];
   const s1 = await connect(port);
   await echoOnce(s1);
   h.manager.backendAction('svc', ba.name, 'disable');
-  await readAll(s1);
+  await expect(readAll(s1)).rejects.toMatchObject({ code: 'ECONNRESET' });
   await until(() => ba.active === 0);
   h.manager.backendAction('svc', ba.name, 'enable');
   const s2 = await connect(port);
   await echoOnce(s2);
   a.server.close(); // stop accepting: checks fail; the live session itself is healthy
-  await readAll(s2);
+  await expect(readAll(s2)).rejects.toMatchObject({ code: 'ECONNRESET' });
   expect(ba.usable).toBe(false);
   await until(() => ba.active === 0);
 });

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { start, type FulcrumHandle } from '../../src/index';
 import { backend, fulcrumConfig, tcpService, timeouts } from '../helpers/config';
 import { close, connect, echoServer, listen, readAll, refusedPort, sleep, until } from '../helpers/net';
+import { useSpliceMode } from '../helpers/splice-mode';
 
 const handles: FulcrumHandle[] = [];
 const servers: net.Server[] = [];
@@ -31,14 +32,7 @@ function sha256(b: Buffer): string {
 
 // The byte path runs twice: the shared-buffer splice (default) and the 'data'-event fallback.
 describe.each(['on', 'off'])('splice %s', (mode) => {
-  const saved = process.env.FULCRUM_SPLICE;
-  beforeAll(() => {
-    process.env.FULCRUM_SPLICE = mode;
-  });
-  afterAll(() => {
-    if (saved === undefined) delete process.env.FULCRUM_SPLICE;
-    else process.env.FULCRUM_SPLICE = saved;
-  });
+  useSpliceMode(mode);
 
   test('the session uses the path asked for', async () => {
     const e = await echo();
@@ -121,6 +115,36 @@ describe.each(['on', 'off'])('splice %s', (mode) => {
     });
     client.write('trigger');
     expect(await outcome).toBe('ECONNRESET');
+  });
+
+  test('a client that sends and resets at once: the backend gets a reset, not a FIN', async () => {
+    expect.assertions(2);
+    const endings: string[] = [];
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      let code: string | null = null;
+      s.on('error', (err: NodeJS.ErrnoException) => (code ??= err.code ?? 'error'));
+      s.on('data', () => {});
+      // This backend's own 'end' may hide a reset that came right behind data (libuv reports it as
+      // EOF), so it writes: a half-closed peer takes the byte, a reset one answers with an error.
+      s.on('end', () => {
+        s.write('?');
+        setTimeout(() => endings.push(code ?? 'FIN'), 200);
+      });
+      s.on('close', () => code !== null && !s.readableEnded && endings.push(code));
+    });
+    servers.push(server);
+    const { port, svc } = await run([backend(await listen(server))]);
+    // Data and RST arrive before fulcrum reads anything (the client waits, paused, for its backend).
+    for (let i = 0; i < 5; i++) {
+      const client = await connect(port);
+      client.on('error', () => {});
+      client.write('a request cut short');
+      client.resetAndDestroy();
+    }
+    await until(() => endings.length === 5);
+    expect(endings.map((e) => (e === 'EPIPE' ? 'ECONNRESET' : e))).toEqual(Array(5).fill('ECONNRESET'));
+    await until(() => svc.proxy.sessions.size === 0);
+    expect(svc.pool.backends[0].active).toBe(0);
   });
 
   test('a slow reader pauses the backend: fulcrum buffers a bounded amount', async () => {
@@ -211,6 +235,71 @@ describe.each(['on', 'off'])('splice %s', (mode) => {
     expect(error).toBeNull();
     expect(sha256(got)).toBe(sha256(reply));
     await until(() => svc.proxy.sessions.size === 0);
+  });
+
+  test('a client that resets while a backend that reads nothing has paused it: the session closes at once, not at idle', async () => {
+    expect.assertions(3);
+    let backendSocket!: net.Socket;
+    const server = net.createServer((s) => {
+      backendSocket = s;
+      s.on('error', () => {});
+      s.pause(); // never reads (so it does not notice fulcrum's reset either: closed at the end)
+    });
+    servers.push(server);
+    const { port, svc } = await run([backend(await listen(server))]); // timeouts.idle: the default hour
+    const client = await connect(port);
+    client.on('error', () => {});
+    const chunk = Buffer.alloc(64 * 1024, 3);
+    const pump = () => {
+      while (client.write(chunk));
+      client.once('drain', pump);
+    };
+    pump();
+    // Paused by backpressure (an accepted client is also paused until its backend is connected).
+    await until(() => {
+      const s = [...svc.tcp!.sessions][0];
+      return s !== undefined && s.isOpen && s.client.isPaused() && s.upstream!.writableLength > 0;
+    });
+    const session = [...svc.tcp!.sessions][0];
+    client.removeAllListeners('drain');
+    client.resetAndDestroy();
+    await until(() => svc.proxy.sessions.size === 0, 10_000);
+    expect(session.reason).toBe('client_error');
+    expect(session.upstream!.destroyed).toBe(true);
+    expect(svc.pool.backends[0].active).toBe(0);
+    backendSocket.destroy();
+  });
+
+  test('a backend that resets while a client that reads nothing has paused it: the session closes at once, not at idle', async () => {
+    expect.assertions(4);
+    let backendSocket!: net.Socket;
+    const chunk = Buffer.alloc(64 * 1024, 4);
+    const server = net.createServer((s) => {
+      backendSocket = s;
+      s.on('error', () => {});
+      const pump = () => {
+        while (!s.destroyed && s.write(chunk));
+        if (!s.destroyed) s.once('drain', pump);
+      };
+      pump();
+    });
+    servers.push(server);
+    const { port, svc } = await run([backend(await listen(server))]);
+    const client = await connect(port);
+    client.on('error', () => {});
+    client.pause(); // reads nothing
+    await until(() => [...svc.tcp!.sessions][0]?.upstream?.isPaused() === true);
+    expect([...svc.tcp!.sessions][0].isOpen).toBe(true);
+    const session = [...svc.tcp!.sessions][0];
+    // Let fulcrum's queue for the client drain into the kernel, so only the probe can notice.
+    await sleep(200);
+    backendSocket.removeAllListeners('drain');
+    backendSocket.resetAndDestroy();
+    await until(() => svc.proxy.sessions.size === 0, 10_000);
+    expect(session.reason).toBe('backend_error');
+    expect(session.client.destroyed).toBe(true);
+    expect(svc.pool.backends[0].active).toBe(0);
+    client.destroy();
   });
 
   test('a session busy one way only is not idle: a backend streaming to a silent client', async () => {
@@ -340,4 +429,56 @@ test('maxConnections refuses beyond the cap and counts it, existing sessions unt
   a.end('still here');
   expect((await r).toString()).toBe('still here');
   b.destroy();
+});
+
+test('every primary failing at once: the retry falls through to a usable backup', async () => {
+  expect.assertions(4);
+  const spare = await echo();
+  const dead = [await refusedPort(), await refusedPort()];
+  // No health checks: nothing has marked the primaries down, only the retry can find the backup.
+  const { port, svc } = await run([backend(dead[0]), backend(dead[1]), backend(spare.port, { backup: true })], { retries: 2 });
+  const outcomes: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const c = await connect(port);
+    const r = readAll(c);
+    c.end(`req ${i}`);
+    outcomes.push(await r.then((b) => b.toString(), (err: NodeJS.ErrnoException) => err.code ?? 'error'));
+  }
+  expect(outcomes).toEqual(['req 0', 'req 1', 'req 2']);
+  const [p1, p2, b] = svc.pool.backends;
+  expect([p1.connectFailures, p2.connectFailures]).toEqual([3, 3]);
+  expect(b.total).toBe(3);
+  expect(svc.tcp!.rejects.connect_failed).toBe(0);
+});
+
+test('connect time is the successful attempt’s, not the failed ones before it', async () => {
+  expect.assertions(6);
+  const { blackhole } = await import('../helpers/net');
+  const hole = await blackhole();
+  try {
+    const e = await echo();
+    const h = await start(
+      fulcrumConfig([tcpService([backend(hole.port), backend(e.port)], { timeouts: timeouts({ connect: 400 }), balance: 'round-robin' })], { log: { level: 'silent', connections: true } }),
+    );
+    handles.push(h);
+    const svc = h.manager.services[0];
+    const port = svc.address!.port;
+    const lines: Array<Record<string, unknown>> = [];
+    jest.spyOn(svc.tcp!.log, 'info').mockImplementation(((obj: Record<string, unknown>) => void lines.push(obj)) as never);
+    // Round-robin sends the first client to the blackhole: 400 ms lost there, then the echo backend connects.
+    const c = await connect(port);
+    const r = readAll(c);
+    c.end('x');
+    expect((await r).toString()).toBe('x');
+    await until(() => lines.length === 1);
+    const live = svc.pool.backends[1];
+    expect(live.total).toBe(1);
+    // A loopback connect takes well under the 400 ms the failed attempt took.
+    expect(live.connectTime.percentiles().max!).toBeLessThan(300);
+    expect(svc.tcp!.connectTime.percentiles().max!).toBeLessThan(300);
+    expect(lines[0].connectMs as number).toBeLessThan(300);
+    expect(lines[0].timeToBackendMs as number).toBeGreaterThanOrEqual(390);
+  } finally {
+    hole.stop();
+  }
 });
