@@ -43,6 +43,7 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
   const udpDatagrams = new Counter({ name: 'fulcrum_udp_datagrams_total', help: 'UDP datagrams: in = from clients (dropped ones included), out = replies sent to clients.', labelNames: ['service', 'direction'], registers });
   const udpDropped = new Counter({ name: 'fulcrum_udp_dropped_total', help: 'UDP datagrams dropped, by reason (acl, max_sessions, oversize, reply_ratio, ...).', labelNames: ['service', 'reason'], registers });
 
+  const discovery = report.services.some((s) => s.discovery !== undefined) ? discoveryMetrics(registers) : null;
   const peer = report.peer;
   if (peer !== null) {
     const peerState = new Gauge({ name: 'fulcrum_peer_state', help: 'This node in its failover pair: 0 backup, 1 master, 2 fault.', registers });
@@ -65,6 +66,12 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
       udpDatagrams.inc({ service: s.name, direction: 'out' }, s.udp.datagramsOut);
       for (const [reason, count] of Object.entries(s.udp.dropped)) udpDropped.inc({ service: s.name, reason }, count);
     }
+    for (const d of s.discovery ?? []) {
+      const labels = { service: s.name, source: d.source };
+      for (const [result, count] of Object.entries(d.lookups)) discovery!.lookups.inc({ ...labels, result }, count);
+      discovery!.backends.set(labels, d.found.length);
+      if (d.lastSuccessAgoMs !== null) discovery!.age.set(labels, d.lastSuccessAgoMs / 1000);
+    }
     for (const b of s.backends) {
       const labels = { service: s.name, backend: b.name };
       connections.inc(labels, b.total);
@@ -77,6 +84,15 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
     }
   }
   return { contentType: registry.contentType, body: await registry.metrics() };
+}
+
+function discoveryMetrics(registers: Registry[]) {
+  const labelNames = ['service', 'source'] as const;
+  return {
+    lookups: new Counter({ name: 'fulcrum_discovery_lookups_total', help: 'Lookups of a discovery entry (hostname, SRV name, file) by result: ok, empty, nxdomain, servfail, refused, timeout, invalid, missing, error.', labelNames: [...labelNames, 'result'], registers }),
+    backends: new Gauge({ name: 'fulcrum_discovery_backends', help: 'Backends in the set in force of a discovery entry (its last good lookup).', labelNames, registers }),
+    age: new Gauge({ name: 'fulcrum_discovery_age_seconds', help: 'Seconds since the last good lookup of a discovery entry: how old the set in force is.', labelNames, registers }),
+  };
 }
 
 function setQuantiles(gauge: Gauge<'service' | 'quantile'>, service: string, p: Percentiles): void {

@@ -6,6 +6,7 @@ import { rootLogger, setLogLevel, type Logger } from '../log';
 import { HealthFlag } from '../pool/backend';
 import { VERSION } from '../version';
 import { diffServices } from './reload';
+import { Discovery } from '../discovery';
 import { fdBudgetWarning, openFilesLimit } from './fd-budget';
 import { Pair } from './pair';
 import { Service } from './service';
@@ -34,12 +35,18 @@ export class Manager implements ControlPlane {
   private stopping: Promise<StopResult> | null = null;
   private reloading: Promise<unknown> = Promise.resolve();
   private readonly startedAt = Date.now();
+  /** Hostnames, SRV names and backend files of every service (control plane); changes go to the services naming them. */
+  readonly discovery: Discovery;
 
   private constructor(
     public config: FulcrumConfig,
     readonly configFile: string | null,
     readonly log: Logger,
-  ) {}
+  ) {
+    this.discovery = new Discovery(config.discovery, log, (source) => {
+      for (const s of this.services) if (s.follows(source)) void s.discoveryChanged();
+    });
+  }
 
   static async start(config: FulcrumConfig, options: { configFile?: string; log?: Logger } = {}): Promise<Manager> {
     setLogLevel(config.log.level);
@@ -47,6 +54,7 @@ export class Manager implements ControlPlane {
     const fdWarning = fdBudgetWarning(config, openFilesLimit());
     if (fdWarning !== null) manager.log.warn(fdWarning);
     try {
+      (await manager.discovery.prepare(config)).commit();
       // In a pair the listeners wait for the node to become MASTER (standby: closed).
       const listen = config.peer === null || config.peer.standby === 'open';
       for (const sc of config.services) manager.services.push(await manager.startService(sc, listen));
@@ -62,6 +70,7 @@ export class Manager implements ControlPlane {
         manager.log.info({ admin: bound.text }, 'admin API listening');
       }
     } catch (err) {
+      manager.discovery.stop();
       await manager.pair?.stop();
       for (const s of manager.services) {
         s.stop();
@@ -73,7 +82,7 @@ export class Manager implements ControlPlane {
   }
 
   private async startService(sc: FulcrumConfig['services'][number], listen = this.pair === null || this.pair.shouldListen): Promise<Service> {
-    const service = new Service(sc, { logConnections: this.config.log.connections, log: this.log });
+    const service = new Service(sc, { logConnections: this.config.log.connections, log: this.log, discovery: this.discovery });
     try {
       await service.startChecks();
       const up = service.pool.backends.filter((b) => b.usable).length;
@@ -153,16 +162,19 @@ export class Manager implements ControlPlane {
   async apply(next: FulcrumConfig): Promise<ReloadReport> {
     if (this.stopping !== null) throw new FulcrumError('ERR_FULCRUM_STOPPING', 'fulcrum is stopping: reload refused');
     const plan = diffServices(this.services, next.services);
+    const found = await this.discovery.prepare(next); // new names are looked up first: a failure changes nothing
     const started: Service[] = [];
     try {
       for (const sc of plan.start) started.push(await this.startService(sc));
     } catch (err) {
+      found.discard();
       for (const s of started) {
         s.stop();
         s.proxy.stopAccepting();
       }
       throw err;
     }
+    found.commit();
     setLogLevel(next.log.level);
     await Promise.all(plan.update.map(({ service, config }) => service.apply(config)));
     for (const s of plan.retire) this.retire(s);
@@ -206,6 +218,7 @@ export class Manager implements ControlPlane {
     await this.reloading; // a reload in flight finishes first, so everything it started is drained too
     // Hand over first: priority-0 adverts let the peer take the services at once.
     await this.pair?.stop();
+    this.discovery.stop();
     const all = () => [...this.services, ...this.retiring];
     const live = () => all().reduce((n, s) => n + s.proxy.sessions.size, 0);
     for (const s of all()) {
