@@ -4,7 +4,9 @@ import { formatFromPath, parseDocumentText } from '../config/load';
 import { formatProblem } from '../config/problems';
 import { applyBackendListSchema } from '../config/schema';
 import { isPlainObject } from '../config/problems';
-import { failed, type Lookup, type Source } from './types';
+import { failed, type FoundBackend, type Lookup, type Source } from './types';
+
+const EXPLICIT = ['name', 'weight', 'backup', 'maxConnections', 'proxyProtocol'] as const;
 
 /** Events come in bursts (a write, a rename): read once they have settled. */
 const SETTLE_MS = 100;
@@ -41,7 +43,14 @@ export class FileSource implements Source {
     if (Array.isArray(list) && list.length === 0) return failed('empty', `${this.file}: no backends`);
     const parsed = applyBackendListSchema(list);
     if (!parsed.ok) return failed('invalid', `${this.file}: ${parsed.problems.map(formatProblem).join('; ')}`);
-    return { result: 'ok', backends: parsed.backends };
+    // Only what an item says itself: the entry's settings fill the rest (compose.ts).
+    const items = list as Array<Record<string, unknown>>;
+    const backends = parsed.backends.map((b, i) => {
+      const f: FoundBackend = { address: b.address };
+      for (const key of EXPLICIT) if (items[i][key] !== undefined) (f as unknown as Record<string, unknown>)[key] = b[key];
+      return f;
+    });
+    return { result: 'ok', backends };
   }
 
   watch(onChange: () => void): void {
