@@ -37,10 +37,20 @@ export class Dnsmasq {
     throw new Error(`dnsmasq did not start: ${d.stderr}`);
   }
 
-  /** Replace the A/AAAA records ("127.0.0.2 db.fulcrum.test" lines) and signal dnsmasq to reread them. */
-  setHosts(hosts: string): void {
-    fs.writeFileSync(this.hostsFile, `127.0.0.1 ready.fulcrum.test\n${hosts}`);
+  private generation = 0;
+
+  /** Replace the A/AAAA records ("127.0.0.2 db.fulcrum.test" lines), signal dnsmasq, and wait until it serves them. */
+  async setHosts(hosts: string): Promise<void> {
+    const marker = `gen-${++this.generation}.fulcrum.test`;
+    fs.writeFileSync(this.hostsFile, `127.0.0.1 ready.fulcrum.test\n127.0.0.1 ${marker}\n${hosts}`);
     this.child?.kill('SIGHUP');
+    const resolver = new dns.Resolver({ timeout: 200, tries: 1 });
+    resolver.setServers([`127.0.0.1:${this.port}`]);
+    for (let i = 0; i < 100; i++) {
+      if (await resolver.resolve4(marker).then(() => true, () => false)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('dnsmasq did not reread its hosts file');
   }
 
   /** Replace the SRV records ("_pg._tcp.fulcrum.test,target,port,priority,weight"): a restart on the same port. */

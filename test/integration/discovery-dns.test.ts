@@ -98,7 +98,7 @@ function connectVia(h: FulcrumHandle): Promise<{ socket: net.Socket; backend: st
 
 test('a hostname: every A and AAAA address is a backend; the pool follows edits; removed ones drain', async () => {
   expect.assertions(8);
-  dnsmasq.setHosts('127.0.0.2 db.fulcrum.test\n127.0.0.3 db.fulcrum.test\n::1 db.fulcrum.test\n');
+  await dnsmasq.setHosts('127.0.0.2 db.fulcrum.test\n127.0.0.3 db.fulcrum.test\n::1 db.fulcrum.test\n');
   const h = await run([entry('dns', `db.fulcrum.test:${port}`)], { drainTimeout: 1500, balance: 'round-robin' });
   await until(() => up(h).length === 3);
   expect(up(h)).toEqual([`127.0.0.2:${port}`, `127.0.0.3:${port}`, `[::1]:${port}`]);
@@ -114,7 +114,7 @@ test('a hostname: every A and AAAA address is a backend; the pool follows edits;
   expect(held).not.toBeNull();
   const closed = new Promise((r) => held!.once('close', r));
 
-  dnsmasq.setHosts('127.0.0.2 db.fulcrum.test\n127.0.0.4 db.fulcrum.test\n::1 db.fulcrum.test\n');
+  await dnsmasq.setHosts('127.0.0.2 db.fulcrum.test\n127.0.0.4 db.fulcrum.test\n::1 db.fulcrum.test\n');
   await until(() => up(h).includes(`127.0.0.4:${port}`), 10_000);
   expect(up(h)).toEqual([`127.0.0.2:${port}`, `127.0.0.4:${port}`, `[::1]:${port}`]);
   // Removed, but its session goes on until drainTimeout.
@@ -129,7 +129,7 @@ test('a hostname: every A and AAAA address is a backend; the pool follows edits;
 
 test('NXDOMAIN, SERVFAIL and timeouts keep the last good set, counted and shown with its age', async () => {
   expect.assertions(12);
-  dnsmasq.setHosts('127.0.0.2 flaky.fulcrum.test\n');
+  await dnsmasq.setHosts('127.0.0.2 flaky.fulcrum.test\n');
   const h = await run([entry('dns', `flaky.fulcrum.test:${port}`)], {}, fault.port);
   await until(() => up(h).length === 1);
   const source = `dns:flaky.fulcrum.test:${port}`;
@@ -146,7 +146,7 @@ test('NXDOMAIN, SERVFAIL and timeouts keep the last good set, counted and shown 
   expect(found(h).failing).toMatchObject({ result: 'timeout' });
 
   fault.mode = 'forward';
-  dnsmasq.setHosts('');
+  await dnsmasq.setHosts('');
   await until(() => failures('nxdomain') >= 2, 10_000);
   expect(up(h)).toEqual([`127.0.0.2:${port}`]);
   const status = found(h);
@@ -158,7 +158,7 @@ test('NXDOMAIN, SERVFAIL and timeouts keep the last good set, counted and shown 
   expect(metrics).toContain(`fulcrum_discovery_backends{service="svc",source="${source}"} 1`);
 
   // The name comes back with another address: followed again.
-  dnsmasq.setHosts('127.0.0.4 flaky.fulcrum.test\n');
+  await dnsmasq.setHosts('127.0.0.4 flaky.fulcrum.test\n');
   await until(() => up(h).join() === `127.0.0.4:${port}`, 10_000);
   expect(found(h).failing).toBeNull();
   expect(states(h)[`127.0.0.2:${port}`]).toBe('removed');
@@ -166,7 +166,7 @@ test('NXDOMAIN, SERVFAIL and timeouts keep the last good set, counted and shown 
 
 test('SRV: targets with port and weight; the lowest priority is primary, the others backups', async () => {
   expect.assertions(5);
-  dnsmasq.setHosts('127.0.0.2 a.fulcrum.test\n127.0.0.3 b.fulcrum.test\n127.0.0.4 c.fulcrum.test\n');
+  await dnsmasq.setHosts('127.0.0.2 a.fulcrum.test\n127.0.0.3 b.fulcrum.test\n127.0.0.4 c.fulcrum.test\n');
   await dnsmasq.setSrv([`_pg._tcp.fulcrum.test,a.fulcrum.test,${port},10,30`, `_pg._tcp.fulcrum.test,b.fulcrum.test,${port},10,10`, `_pg._tcp.fulcrum.test,c.fulcrum.test,${port},20,5`]);
   const h = await run([entry('srv', '_pg._tcp.fulcrum.test')], { balance: 'round-robin' });
   await until(() => service(h).pool.backends.filter((b) => b.usable).length === 3);
@@ -180,24 +180,39 @@ test('SRV: targets with port and weight; the lowest priority is primary, the oth
   expect(service(h).pool.usable.map((b) => b.address.text).sort()).toEqual([`127.0.0.2:${port}`, `127.0.0.3:${port}`]);
 
   // The records change (a restart of dnsmasq: SRV lines are read at its start; lookups fail meanwhile and keep the set).
-  await dnsmasq.setSrv([`_pg._tcp.fulcrum.test,b.fulcrum.test,${port},5,10`, `_pg._tcp.fulcrum.test,c.fulcrum.test,${port},7,5`]);
+  // SRV weights past fulcrum's 1000 keep their proportions.
+  await dnsmasq.setSrv([`_pg._tcp.fulcrum.test,b.fulcrum.test,${port},5,40000`, `_pg._tcp.fulcrum.test,c.fulcrum.test,${port},7,10000`]);
   await until(() => view()[`127.0.0.4:${port}`]?.backup === true && view()[`127.0.0.3:${port}`]?.backup === false && states(h)[`127.0.0.2:${port}`] === 'removed', 10_000);
   expect(service(h).pool.usable.map((b) => b.address.text)).toEqual([`127.0.0.3:${port}`]);
-  expect(view()[`127.0.0.3:${port}`]).toEqual({ weight: 10, backup: false });
+  expect(view()).toMatchObject({ [`127.0.0.3:${port}`]: { weight: 1000, backup: false }, [`127.0.0.4:${port}`]: { weight: 250, backup: true } });
   expect(h.manager.status().services[0].discovery![0].found).toHaveLength(2);
 });
 
 test('a first lookup that fails is a start error, unless the entry is optional', async () => {
   expect.assertions(4);
-  dnsmasq.setHosts('');
+  await dnsmasq.setHosts('');
   await expect(run([entry('dns', `missing.fulcrum.test:${port}`)])).rejects.toMatchObject({
     code: 'ERR_FULCRUM_DISCOVERY',
     details: [expect.stringContaining(`dns:missing.fulcrum.test:${port} (service svc): nxdomain`)],
   });
   const h = await run([entry('dns', `missing.fulcrum.test:${port}`, { optional: true })]);
   expect(service(h).pool.backends).toHaveLength(0);
-  dnsmasq.setHosts('127.0.0.3 missing.fulcrum.test\n');
+  await dnsmasq.setHosts('127.0.0.3 missing.fulcrum.test\n');
   await until(() => up(h).length === 1, 10_000);
   expect(up(h)).toEqual([`127.0.0.3:${port}`]);
   expect(found(h).lookups.nxdomain).toBeGreaterThanOrEqual(1);
+});
+
+test('a reload adds a hostname entry after looking it up; one that does not resolve is refused and changes nothing', async () => {
+  expect.assertions(4);
+  await dnsmasq.setHosts('127.0.0.2 one.fulcrum.test\n127.0.0.4 two.fulcrum.test\n');
+  const h = await run([entry('dns', `one.fulcrum.test:${port}`)]);
+  await until(() => up(h).length === 1);
+  const config = (entries: DiscoveryEntry[]) => fulcrumConfig([tcpService([], { discovery: entries, health })], { discovery: discovery(dnsmasq.port) });
+  await expect(h.manager.apply(config([entry('dns', `one.fulcrum.test:${port}`), entry('dns', `nope.fulcrum.test:${port}`)]))).rejects.toMatchObject({ code: 'ERR_FULCRUM_DISCOVERY' });
+  expect(h.manager.status().services[0].discovery!.map((d) => d.source)).toEqual([`dns:one.fulcrum.test:${port}`]);
+  await h.manager.apply(config([entry('dns', `one.fulcrum.test:${port}`), entry('dns', `two.fulcrum.test:${port}`, { weight: 4 })]));
+  await until(() => up(h).length === 2);
+  expect(up(h)).toEqual([`127.0.0.2:${port}`, `127.0.0.4:${port}`]);
+  expect(service(h).pool.backends.find((b) => b.address.host === '127.0.0.4')!.weight).toBe(4);
 });
