@@ -47,7 +47,7 @@ function checkBackends(backends: unknown[], service: number, problems: ConfigPro
     if (!isPlainObject(backend)) return;
     const at = (key: string) => ['services', service, 'backends', j, key];
     // Discovery entries (hostname, srv, file) count by their text: the same name twice is a mistake too.
-    const lookedUp = typeof backend.srv === 'string' ? `srv ${backend.srv}` : typeof backend.file === 'string' ? `file ${backend.file}` : undefined;
+    const lookedUp = typeof backend.srv === 'string' ? `srv ${backend.srv.toLowerCase().replace(/\.$/, '')}` : typeof backend.file === 'string' ? `file ${backend.file}` : undefined;
     const address = endpoint(backend.address, false)?.text ?? lookedUp ?? (typeof backend.address === 'string' ? backend.address.trim().toLowerCase() : undefined);
     if (address !== undefined) {
       const first = addresses.get(address);

@@ -88,9 +88,9 @@ export class Manager implements ControlPlane {
       const up = service.pool.backends.filter((b) => b.usable).length;
       if (listen) {
         const bound = await service.listen();
-        this.log.info({ service: service.name, listen: bound.text, balance: sc.balance, backends: sc.backends.length, up }, 'service listening');
+        this.log.info({ service: service.name, listen: bound.text, balance: sc.balance, backends: service.pool.backends.length, up }, 'service listening');
       } else {
-        this.log.info({ service: service.name, listen: sc.listen.text, balance: sc.balance, backends: sc.backends.length, up }, 'service ready (standby: not listening)');
+        this.log.info({ service: service.name, listen: sc.listen.text, balance: sc.balance, backends: service.pool.backends.length, up }, 'service ready (standby: not listening)');
       }
       this.pair?.attach(service);
     } catch (err) {

@@ -40,10 +40,12 @@ async function startWith(file: string, interval = '5s'): Promise<FulcrumHandle> 
   const config = parseConfigText(`
 discovery: { interval: ${interval} }
 admin: { enabled: false }
+log: { level: silent }
 services:
   - name: svc
     listen: 127.0.0.1:0
     health: { enabled: false }
+    slowStart: 1m
     backends: [ { file: "${file}", weight: 2 } ]
 `);
   const h = await start(config);
@@ -59,7 +61,7 @@ const backends = (h: FulcrumHandle) =>
 const status = (h: FulcrumHandle) => h.manager.status().services[0].discovery![0];
 
 test('a watched file: edits (atomic rename or in place) are followed; bad or missing files keep the last set', async () => {
-  expect.assertions(9);
+  expect.assertions(10);
   const [a, b, c] = await Promise.all([echoServer(), echoServer(), echoServer()]);
   servers.push(a, b, c);
   const dir = tempDir();
@@ -73,6 +75,9 @@ test('a watched file: edits (atomic rename or in place) are followed; bad or mis
   await until(() => backends(h).includes('c=3'), 10_000);
   expect(backends(h)).toEqual(['a=2', 'c=3']);
   expect(h.manager.status().services[0].backends.find((x) => x.address === `127.0.0.1:${b.port}`)?.state).toBe('removed');
+  // Present at start: full weight; found later: ramped in under slow start.
+  const ramp = (name: string) => h.manager.services[0].pool.find(name)!.rampFactor;
+  expect([ramp('a'), ramp('c') < 0.5]).toEqual([1, true]);
 
   // Syntax error: kept, counted as invalid.
   replaceAtomically(file, '- { address: "127.0.0.1:1"\n');
