@@ -2,4 +2,4 @@
 export { Discovery, DEFAULT_DISCOVERY, createSource, type DiscoveryView } from './registry';
 export { composeBackends } from './compose';
 export { DnsResolver } from './resolver';
-export { LOOKUP_RESULTS, type FoundBackend, type Lookup, type LookupResult } from './types';
+export type { FoundBackend, Lookup } from './types';

@@ -101,11 +101,6 @@ export class Discovery implements DiscoveryView {
     return this.runners.get(source)?.policy.backends ?? [];
   }
 
-  /** Look up now (tests; a watch event does the same). */
-  refresh(source: string): Promise<void> {
-    return this.runners.get(source)?.refresh() ?? Promise.resolve();
-  }
-
   status(source: string): DiscoverySourceStatus | null {
     const runner = this.runners.get(source);
     if (runner === undefined) return null;

@@ -1,5 +1,4 @@
 import { promises as dns, type SrvRecord } from 'node:dns';
-import net from 'node:net';
 import { parseEndpoint } from '../config/address';
 import type { DiscoveryConfig, Endpoint } from '../config/types';
 import { failed, type FailedResult, type Lookup } from './types';
@@ -47,7 +46,6 @@ export class DnsResolver {
 
   /** Every A and AAAA address of a name, or why there is none. */
   async addresses(host: string): Promise<{ addresses: Address[] } | Lookup> {
-    if (net.isIP(host) !== 0) return { addresses: [{ address: host, family: net.isIP(host) as 4 | 6, ttl: Infinity }] };
     const r = this.resolver;
     const [v4, v6] = await Promise.allSettled([
       this.bounded(r.resolve4(host, { ttl: true })),

@@ -38,7 +38,7 @@ export class DiscoveryRunner {
     this.schedule(this.firstDelay);
   }
 
-  /** Look up now (a watch event, a test); joins a lookup already running. */
+  /** Look up now (the timer, a watch event); joins a lookup already running. */
   refresh(): Promise<void> {
     this.inFlight ??= this.run().finally(() => (this.inFlight = null));
     return this.inFlight;
@@ -75,7 +75,8 @@ export class DiscoveryRunner {
 
   private schedule(ms: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.refresh(), ms);
+    // ±10 %: names looked up together at start drift apart, so thousands of them do not ask in one burst.
+    this.timer = setTimeout(() => void this.refresh(), ms * (0.9 + 0.2 * Math.random()));
     this.timer.unref();
   }
 }
