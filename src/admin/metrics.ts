@@ -71,6 +71,7 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
       for (const [result, count] of Object.entries(d.lookups)) discovery!.lookups.inc({ ...labels, result }, count);
       discovery!.backends.set(labels, d.found.length);
       if (d.lastSuccessAgoMs !== null) discovery!.age.set(labels, d.lastSuccessAgoMs / 1000);
+      if (d.lastChangeAgoMs !== null) discovery!.lastChange.set(labels, d.lastChangeAgoMs / 1000);
     }
     for (const b of s.backends) {
       const labels = { service: s.name, backend: b.name };
@@ -92,6 +93,7 @@ function discoveryMetrics(registers: Registry[]) {
     lookups: new Counter({ name: 'fulcrum_discovery_lookups_total', help: 'Lookups of a discovery entry (hostname, SRV name, file) by result: ok, empty, nxdomain, servfail, refused, timeout, invalid, missing, error.', labelNames: [...labelNames, 'result'], registers }),
     backends: new Gauge({ name: 'fulcrum_discovery_backends', help: 'Backends in the set in force of a discovery entry (its last good lookup).', labelNames, registers }),
     age: new Gauge({ name: 'fulcrum_discovery_age_seconds', help: 'Seconds since the last good lookup of a discovery entry: how old the set in force is.', labelNames, registers }),
+    lastChange: new Gauge({ name: 'fulcrum_discovery_last_change_seconds', help: 'Seconds since the set of a discovery entry last changed.', labelNames, registers }),
   };
 }
 

@@ -128,7 +128,7 @@ test('a hostname: every A and AAAA address is a backend; the pool follows edits;
 });
 
 test('NXDOMAIN, SERVFAIL and timeouts keep the last good set, counted and shown with its age', async () => {
-  expect.assertions(12);
+  expect.assertions(13);
   await dnsmasq.setHosts('127.0.0.2 flaky.fulcrum.test\n');
   const h = await run([entry('dns', `flaky.fulcrum.test:${port}`)], {}, fault.port);
   await until(() => up(h).length === 1);
@@ -156,6 +156,7 @@ test('NXDOMAIN, SERVFAIL and timeouts keep the last good set, counted and shown 
   const metrics = (await renderMetrics(h.manager.status())).body;
   expect(metrics).toContain(`fulcrum_discovery_lookups_total{service="svc",source="${source}",result="nxdomain"}`);
   expect(metrics).toContain(`fulcrum_discovery_backends{service="svc",source="${source}"} 1`);
+  expect(metrics).toMatch(new RegExp(`fulcrum_discovery_last_change_seconds\\{service="svc",source="${source}"\\} [0-9.]+\n`));
 
   // The name comes back with another address: followed again.
   await dnsmasq.setHosts('127.0.0.4 flaky.fulcrum.test\n');

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { parseConfigText } from '../../src/config';
 import { start, type FulcrumHandle } from '../../src/index';
 import { echoServer, until } from '../helpers/net';
+import { formatStatus } from '../../cli/status';
 
 /**
  * `file:` entries: a watched list of backends, re-read on change (atomic
@@ -61,7 +62,7 @@ const backends = (h: FulcrumHandle) =>
 const status = (h: FulcrumHandle) => h.manager.status().services[0].discovery![0];
 
 test('a watched file: edits (atomic rename or in place) are followed; bad or missing files keep the last set', async () => {
-  expect.assertions(10);
+  expect.assertions(11);
   const [a, b, c] = await Promise.all([echoServer(), echoServer(), echoServer()]);
   servers.push(a, b, c);
   const dir = tempDir();
@@ -91,6 +92,7 @@ test('a watched file: edits (atomic rename or in place) are followed; bad or mis
   fs.unlinkSync(file);
   await until(() => status(h).lookups.missing >= 1, 10_000);
   expect(backends(h)).toEqual(['a=2', 'c=3']);
+  expect(formatStatus(h.manager.status())).toMatch(/\n {2}file:\S+pg\.yaml: 2 backends, age [\d.]+s, lookups ok 2, invalid 2, missing 1; FAILING missing for [\d.]+s \(.*ENOENT\), last good set kept\n/);
 
   // Written in place (no rename) with the { backends: [...] } form.
   writeFileSync(file, `backends:\n  - { address: "127.0.0.1:${b.port}", name: b }\n`);
