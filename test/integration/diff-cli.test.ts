@@ -51,7 +51,9 @@ beforeAll(async () => {
   for (let i = 0; i < 6; i++) servers.push(await echoServer());
   ports = servers.map((s) => (s.server.address() as import('node:net').AddressInfo).port);
   const file = write('running.yaml', configText([0, 1, 2, 3, 4], [5]));
-  h = await start(loadConfigFile(file), { configFile: file });
+  const config = loadConfigFile(file);
+  config.log.level = 'silent';
+  h = await start(config, { configFile: file });
   await until(() => h.manager.services.every((s) => s.pool.backends.every((b) => b.usable)), 10_000);
 });
 afterAll(async () => {
