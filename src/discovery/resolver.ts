@@ -26,7 +26,6 @@ const RESULT_BY_CODE: Record<string, FailedResult> = {
   ESERVFAIL: 'servfail',
   EREFUSED: 'refused',
   ETIMEOUT: 'timeout',
-  ECANCELLED: 'timeout',
 };
 
 /**
