@@ -6,6 +6,7 @@ import { VERSION } from '../src/version';
 import { runCommand, validateCommand } from './run';
 import { demoCommand } from './demo';
 import { registerAdminCommands } from './status';
+import { registerDiffCommand } from './diff';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 invalid config or arguments. */
 export const EXIT_OK = 0;
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
     .action(demoCommand);
 
   registerAdminCommands(program);
+  registerDiffCommand(program);
 
   return program;
 }

@@ -8,16 +8,16 @@ import { FulcrumError } from '../src/errors';
 import type { BackendAction, BackendStatus, Percentiles, ServiceStatus, StatusReport } from '../src/manager/status';
 import { adminRequest, DEFAULT_ADMIN_URL } from './admin-client';
 
-interface AdminOptions {
+export interface AdminOptions {
   admin: string;
   token?: string;
 }
 
 /** An empty FULCRUM_ADMIN_URL (e.g. `FULCRUM_ADMIN_URL= fulcrum status`) means the default, not "no URL". */
-const call = (opts: AdminOptions, method: string, path: string, body?: unknown) => adminRequest(opts.admin || DEFAULT_ADMIN_URL, method, path, body, opts.token);
+export const call = (opts: AdminOptions, method: string, path: string, body?: unknown) => adminRequest(opts.admin || DEFAULT_ADMIN_URL, method, path, body, opts.token);
 
 /** --admin and --token on every admin command, with environment fallbacks shown in --help. */
-function withAdminOptions(cmd: Command): Command {
+export function withAdminOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--admin <url>', 'admin API URL').env('FULCRUM_ADMIN_URL').default(DEFAULT_ADMIN_URL))
     .addOption(new Option('--token <token>', 'admin API bearer token').env('FULCRUM_ADMIN_TOKEN'));
@@ -95,6 +95,14 @@ function serviceLine(s: ServiceStatus): string {
   return `${s.name}: ${s.protocol} ${s.listen}, ${s.balance}, ${s.active} active, ${s.accepted} accepted, ${rejected}`;
 }
 
+/** `  dns:db.internal:5432: 3 backends, ok 42, age 2.1s` (+ the failure in progress, the set kept). */
+function discoveryLine(d: NonNullable<ServiceStatus['discovery']>[number]): string {
+  const counts = Object.entries(d.lookups).filter(([, n]) => n > 0).map(([r, n]) => `${r} ${n}`).join(', ');
+  const age = d.lastSuccessAgoMs === null ? 'never found' : `age ${(d.lastSuccessAgoMs / 1000).toFixed(1)}s`;
+  const failing = d.failing === null ? '' : `; FAILING ${d.failing.result} for ${(d.failing.forMs / 1000).toFixed(1)}s (${d.failing.reason}), last good set kept`;
+  return `  ${d.source}: ${d.found.length} backend${d.found.length === 1 ? '' : 's'}, ${age}, lookups ${counts || 'none'}${failing}`;
+}
+
 const HEADER = ['SERVICE', 'BACKEND', 'STATE', 'WEIGHT', 'ACTIVE', 'TOTAL', 'FAILURES', 'P99 CONNECT'];
 /** Numbers read best right-aligned. */
 const RIGHT = new Set(['WEIGHT', 'ACTIVE', 'TOTAL', 'FAILURES', 'P99 CONNECT']);
@@ -114,7 +122,7 @@ export function formatStatus(report: StatusReport): string {
   }
   if (rows.length > 0) out.push(...alignTable([HEADER, ...rows]), '');
   if (report.services.length === 0) out.push('no services');
-  for (const s of report.services) out.push(serviceLine(s));
+  for (const s of report.services) out.push(serviceLine(s), ...(s.discovery ?? []).map(discoveryLine));
   out.push(`peer: ${describePeer(report.peer)}`);
   return `${out.join('\n')}\n`;
 }

@@ -42,6 +42,7 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
     sndbuf.inc(report.udpKernel.sndbufErrors);
   }
 
+  const discovery = report.services.some((s) => s.discovery !== undefined) ? discoveryMetrics(registers) : null;
   const peer = report.peer;
   if (peer !== null) {
     const peerState = new Gauge({ name: 'fulcrum_peer_state', help: 'This node in its failover pair: 0 backup, 1 master, 2 fault.', registers });
@@ -62,6 +63,13 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
       udpDatagrams.inc({ service: s.name, direction: 'out' }, s.udp.datagramsOut);
       for (const [reason, count] of Object.entries(s.udp.dropped)) udpDropped.inc({ service: s.name, reason }, count);
     }
+    for (const d of s.discovery ?? []) {
+      const labels = { service: s.name, source: d.source };
+      for (const [result, count] of Object.entries(d.lookups)) discovery!.lookups.inc({ ...labels, result }, count);
+      discovery!.backends.set(labels, d.found.length);
+      if (d.lastSuccessAgoMs !== null) discovery!.age.set(labels, d.lastSuccessAgoMs / 1000);
+      if (d.lastChangeAgoMs !== null) discovery!.lastChange.set(labels, d.lastChangeAgoMs / 1000);
+    }
     for (const b of s.backends) {
       const labels = { service: s.name, backend: b.name };
       connections.inc(labels, b.total);
@@ -76,4 +84,14 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
   // Summaries and histograms are written by hand: their figures come precomputed
   // (hdr-histogram percentiles, fixed buckets), which prom-client's own types cannot take.
   return { contentType: registry.contentType, body: (await registry.metrics()) + latencyFamilies(report.services) };
+}
+
+function discoveryMetrics(registers: Registry[]) {
+  const labelNames = ['service', 'source'] as const;
+  return {
+    lookups: new Counter({ name: 'fulcrum_discovery_lookups_total', help: 'Lookups of a discovery entry (hostname, SRV name, file) by result: ok, empty, nxdomain, servfail, refused, timeout, invalid, missing, error.', labelNames: [...labelNames, 'result'], registers }),
+    backends: new Gauge({ name: 'fulcrum_discovery_backends', help: 'Backends in the set in force of a discovery entry (its last good lookup).', labelNames, registers }),
+    age: new Gauge({ name: 'fulcrum_discovery_age_seconds', help: 'Seconds since the last good lookup of a discovery entry: how old the set in force is.', labelNames, registers }),
+    lastChange: new Gauge({ name: 'fulcrum_discovery_last_change_seconds', help: 'Seconds since the set of a discovery entry last changed.', labelNames, registers }),
+  };
 }

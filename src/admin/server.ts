@@ -38,6 +38,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   ERR_FULCRUM_CONFIG_READ: 400,
   // A reload whose new listener cannot bind (address in use): the request conflicts with the machine's state.
   ERR_FULCRUM_LISTEN: 409,
+  ERR_FULCRUM_DISCOVERY: 400,
   ERR_FULCRUM_UNAUTHORIZED: 401,
   ERR_FULCRUM_NOT_FOUND: 404,
   ERR_FULCRUM_RELOAD_UNAVAILABLE: 409,

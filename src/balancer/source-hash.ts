@@ -39,36 +39,7 @@ export class MaglevBalancer implements Balancer {
   rebuild(backends: readonly Backend[]): void {
     const bs = backends.filter((b) => b.weight > 0).sort(byName);
     this.backends = bs;
-    const table = this.table;
-    table.fill(-1);
-    const n = bs.length;
-    if (n === 0) return;
-
-    const cursor = new Float64Array(n); // permutation[next[i]] of backend i
-    const skip = new Float64Array(n);
-    const credit = new Float64Array(n);
-    let maxWeight = 0;
-    for (let i = 0; i < n; i++) {
-      cursor[i] = fnv1a(bs[i].name) % M;
-      skip[i] = (fnv1aAlt(bs[i].name) % (M - 1)) + 1;
-      if (bs[i].weight > maxWeight) maxWeight = bs[i].weight;
-    }
-
-    let filled = 0;
-    // Terminates: the heaviest backend takes a turn every round, and each turn
-    // fills one slot (M is prime, so every permutation visits every slot).
-    for (;;) {
-      for (let i = 0; i < n; i++) {
-        credit[i] += bs[i].weight;
-        if (credit[i] < maxWeight) continue;
-        credit[i] -= maxWeight;
-        let c = cursor[i];
-        while (table[c] >= 0) c = (c + skip[i]) % M;
-        table[c] = i;
-        cursor[i] = (c + skip[i]) % M;
-        if (++filled === M) return;
-      }
-    }
+    fillMaglevTable(this.table, bs);
   }
 
   pick(ctx: PickContext): Backend | null {
@@ -98,5 +69,42 @@ export class MaglevBalancer implements Balancer {
     const bs = this.backends;
     for (let i = 0; i < bs.length; i++) if (this.eligible(bs[i], ctx)) return true;
     return false;
+  }
+}
+
+/**
+ * Fills `table` (M slots) with indices into `bs`, which must be sorted by
+ * name and have weights > 0. Shared by the balancer and by the disruption
+ * preview (src/manager/disruption.ts), which must build the same table.
+ */
+export function fillMaglevTable(table: Int32Array, bs: ReadonlyArray<{ name: string; weight: number }>): void {
+  table.fill(-1);
+  const n = bs.length;
+  if (n === 0) return;
+
+  const cursor = new Float64Array(n); // permutation[next[i]] of backend i
+  const skip = new Float64Array(n);
+  const credit = new Float64Array(n);
+  let maxWeight = 0;
+  for (let i = 0; i < n; i++) {
+    cursor[i] = fnv1a(bs[i].name) % M;
+    skip[i] = (fnv1aAlt(bs[i].name) % (M - 1)) + 1;
+    if (bs[i].weight > maxWeight) maxWeight = bs[i].weight;
+  }
+
+  let filled = 0;
+  // Terminates: the heaviest backend takes a turn every round, and each turn
+  // fills one slot (M is prime, so every permutation visits every slot).
+  for (;;) {
+    for (let i = 0; i < n; i++) {
+      credit[i] += bs[i].weight;
+      if (credit[i] < maxWeight) continue;
+      credit[i] -= maxWeight;
+      let c = cursor[i];
+      while (table[c] >= 0) c = (c + skip[i]) % M;
+      table[c] = i;
+      cursor[i] = (c + skip[i]) % M;
+      if (++filled === M) return;
+    }
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Endpoints in the config file: an IP literal and a port, `1.2.3.4:80` or
- * `[2001:db8::1]:5432`. fulcrum does no DNS, so hostnames are refused.
+ * `[2001:db8::1]:5432`. Hostnames are refused here; backend entries may name
+ * a host (`parseHostPort`), which src/discovery/ resolves.
  * Canonical text: IPv4 as written (leading zeros are refused), IPv6
  * compressed lowercase in brackets.
  */
@@ -87,9 +88,19 @@ function isIPv4(text: string): boolean {
 function notAnIp(host: string, shown: string): Error {
   if (HOSTNAME.test(host)) {
     const hint = host === 'localhost' ? ': use 127.0.0.1 or [::1]' : '';
-    return new Error(`${shown}: "${host}" is a hostname; only IP addresses are supported (fulcrum does no DNS)${hint}`);
+    return new Error(`${shown}: "${host}" is a hostname; only IP addresses are allowed here (backends may use hostnames)${hint}`);
   }
   return new Error(`${shown}: "${host}" is not a valid IPv4 address`);
+}
+
+/** `db.internal:5432`: a hostname and port for discovery; undefined when the host part is not a hostname. */
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const s = text.trim();
+  const colon = s.lastIndexOf(':');
+  if (colon <= 0) return undefined;
+  const host = s.slice(0, colon);
+  if (!HOSTNAME.test(host) || host.length > 253) return undefined;
+  return { host: host.replace(/\.$/, '').toLowerCase(), port: parsePort(s.slice(colon + 1), JSON.stringify(text), {}) };
 }
 
 function parsePort(portText: string, shown: string, options: ParseEndpointOptions): number {
@@ -101,7 +112,7 @@ function parsePort(portText: string, shown: string, options: ParseEndpointOption
   return port;
 }
 
-/** True for 127.0.0.0/8, ::1 and IPv4-mapped ::ffff:127.x (either spelling). Hostnames are not loopback: fulcrum does no DNS. */
+/** True for 127.0.0.0/8, ::1 and IPv4-mapped ::ffff:127.x (either spelling). Hostnames are not loopback (they are never resolved here). */
 export function isLoopback(endpoint: Pick<Endpoint, 'host'> | string): boolean {
   let host = typeof endpoint === 'string' ? endpoint : endpoint.host;
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);

@@ -4,7 +4,8 @@
  * is absent) or adds one issue whose message is a human reason.
  */
 import { z } from 'zod';
-import { parseEndpoint } from './address';
+import net from 'node:net';
+import { parseEndpoint, parseHostPort } from './address';
 import { durationTypeReason, parseDuration } from './duration';
 import { describeValue } from './problems';
 import { parseCidr } from '../admission/cidr';
@@ -207,3 +208,51 @@ function checkName(v: unknown): string {
 }
 
 
+
+// ---- discovery (src/discovery/)
+
+/** A backend address: an IP literal and port, or `hostname:port` (resolved by discovery). Absent = undefined. */
+export function backendAddress() {
+  return field((v): Endpoint | { host: string; port: number } | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') throw new Error(`must be an address string like "10.0.0.1:80", "[::1]:80" or "db.internal:5432" (got ${describeValue(v)})`);
+    try {
+      return parseEndpoint(v);
+    } catch (err) {
+      const named = parseHostPort(v);
+      if (named === undefined) throw err;
+      return named;
+    }
+  });
+}
+
+export function optionalDuration() {
+  return field((v): number | undefined => (v === undefined ? undefined : checkDuration(v)));
+}
+
+function checkDuration(v: unknown): number {
+  if (typeof v !== 'string') throw new Error(durationTypeReason(v));
+  return parseDuration(v);
+}
+
+/** An SRV name such as `_postgresql._tcp.db.service.consul`. */
+export function optionalSrvName() {
+  return field((v): string | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v === 'string' && /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+\.?$/.test(v)) return v.replace(/\.$/, '').toLowerCase();
+    throw new Error(`must be a DNS name like "_postgresql._tcp.db.service.consul" (got ${describeValue(v)})`);
+  });
+}
+
+/** DNS servers: `"10.0.0.2"` (port 53), `"10.0.0.2:5353"`, `"[::1]:53"`; absent = the system's. */
+export function resolverList() {
+  return field((v): Endpoint[] => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) throw new Error(`must be a list of DNS servers like ["127.0.0.1:53"] (got ${describeValue(v)})`);
+    return v.map((item) => {
+      if (typeof item !== 'string') throw new Error(`${describeValue(item)} is not a DNS server address`);
+      const bare = item.replace(/^\[(.*)\]$/, '$1');
+      return parseEndpoint(net.isIP(bare) === 0 ? item : net.isIPv6(bare) ? `[${bare}]:53` : `${bare}:53`);
+    });
+  });
+}

@@ -46,11 +46,13 @@ function checkBackends(backends: unknown[], service: number, problems: ConfigPro
   backends.forEach((backend: unknown, j: number) => {
     if (!isPlainObject(backend)) return;
     const at = (key: string) => ['services', service, 'backends', j, key];
-    const address = endpoint(backend.address, false)?.text;
+    // Discovery entries (hostname, srv, file) count by their text: the same name twice is a mistake too.
+    const lookedUp = typeof backend.srv === 'string' ? `srv ${backend.srv.toLowerCase().replace(/\.$/, '')}` : typeof backend.file === 'string' ? `file ${backend.file}` : undefined;
+    const address = endpoint(backend.address, false)?.text ?? lookedUp ?? (typeof backend.address === 'string' ? backend.address.trim().toLowerCase() : undefined);
     if (address !== undefined) {
       const first = addresses.get(address);
       if (first === undefined) addresses.set(address, j);
-      else problems.push({ path: at('address'), reason: `duplicate backend address ${address} (also backends[${first}])` });
+      else problems.push({ path: at(lookedUp?.split(' ')[0] ?? 'address'), reason: `duplicate backend ${lookedUp ?? `address ${address}`} (also backends[${first}])` });
     }
     // An explicit name cannot contain ":", so it never equals a default name (the address text):
     // unnamed backends are kept apart by the address rule above.

@@ -5,7 +5,7 @@
  * zod issues become "path: reason" problems here.
  */
 import { z } from 'zod';
-import { REQUIRED, bool, cidrList, duration, endpoint, hexBytes, hexOrAny, integer, requiredKey, number, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName, bearerToken } from './fields';
+import { REQUIRED, backendAddress, bearerToken, optionalDuration, optionalSrvName, resolverList, bool, cidrList, duration, endpoint, hexBytes, hexOrAny, integer, requiredKey, number, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
 import { type ConfigProblem, type PathSegment, describeValue } from './problems';
 import { closestKey } from './suggest';
 export { NAME_PATTERN } from './fields';
@@ -13,6 +13,7 @@ import {
   BALANCE_NAMES,
   type BackendConfig,
   type BalanceName,
+  type DiscoveryEntry,
   type FulcrumConfig,
   type LogConfig,
   type Protocol,
@@ -100,31 +101,48 @@ const timeoutsShape = {
 };
 const PROXY_VERSIONS = ['v1', 'v2'] as const;
 const backendShape = {
-  address: endpoint(false),
+  address: backendAddress(),
+  srv: optionalSrvName(),
+  file: optionalString(),
   name: optionalName(),
-  weight: integer(0, 1000, 1),
+  weight: optionalInteger(0, 1000),
   backup: bool(false),
   maxConnections: integer(0, 10_000_000, 0),
   proxyProtocol: optionalOneOf(['v1', 'v2', 'none'] as const),
+  optional: bool(false),
+};
+type BackendItem = { backend: BackendConfig } | { discover: DiscoveryEntry };
+
+/** An IP literal is a backend; a hostname, `srv` or `file` is a discovery entry (src/discovery/). */
+function backendItem(b: z.output<z.ZodObject<typeof backendShape>>, ctx: z.core.$RefinementCtx): BackendItem {
+  const fail = (key: string, message: string) => (ctx.addIssue({ code: 'custom', message, path: [key] }), z.NEVER);
+  const given = (['address', 'srv', 'file'] as const).filter((k) => b[k] !== undefined);
+  if (given.length === 0) return fail('address', 'is required (or srv: NAME, or file: PATH)');
+  if (given.length > 1) return fail(given[1], `use one of address, srv or file per entry (also ${given[0]})`);
+  const shared = { backup: b.backup, maxConnections: b.maxConnections, ...(b.proxyProtocol !== undefined && { proxyProtocol: b.proxyProtocol }) };
+  const address = b.address;
+  if (address !== undefined && 'text' in address) {
+    if (b.optional) return fail('optional', 'only for entries that are looked up (hostname, srv, file)');
+    return { backend: { address, name: b.name ?? address.text, weight: b.weight ?? 1, ...shared } };
+  }
+  if (b.name !== undefined) return fail('name', 'an entry that is looked up gives one backend per address, named by its address; remove name');
+  const [kind, target] = address !== undefined ? (['dns', `${address.host}:${address.port}`] as const) : b.srv !== undefined ? (['srv', b.srv] as const) : (['file', b.file!] as const);
+  return { discover: { kind, target, source: `${kind}:${target}`, optional: b.optional, ...(b.weight !== undefined && { weight: b.weight }), ...shared } };
+}
+
+const discoveryShape = {
+  interval: duration('10s', { positive: true }),
+  minTtl: duration('1s', { positive: true }),
+  maxTtl: optionalDuration(),
+  timeout: duration('2s', { positive: true }),
+  resolvers: resolverList(),
 };
 const serviceShape = {
   name: requiredName(),
   protocol: oneOf(PROTOCOLS, 'tcp'),
   listen: endpoint(true),
   balance: optionalOneOf(BALANCE_NAMES),
-  backends: list(
-    mapping(backendShape, 'backend settings').transform(
-      (b): BackendConfig => ({
-        address: b.address,
-        name: b.name ?? b.address.text,
-        weight: b.weight,
-        backup: b.backup,
-        maxConnections: b.maxConnections,
-        ...(b.proxyProtocol !== undefined && { proxyProtocol: b.proxyProtocol }),
-      }),
-    ),
-    'backends',
-  ),
+  backends: list(mapping(backendShape, 'backend settings').transform(backendItem), 'backends'),
   timeouts: mapping(timeoutsShape, 'timeouts').prefault({}),
   retries: integer(0, 10, 2),
   maxConnections: integer(1, undefined, 10000),
@@ -149,7 +167,8 @@ const rootShape = {
         protocol: s.protocol,
         listen: s.listen,
         balance: s.balance ?? DEFAULT_BALANCE[s.protocol],
-        backends: s.backends,
+        backends: s.backends.flatMap((b) => ('backend' in b ? [b.backend] : [])),
+        ...(s.backends.some((b) => 'discover' in b) && { discovery: s.backends.flatMap((b) => ('discover' in b ? [b.discover] : [])) }),
         timeouts: s.timeouts,
         retries: s.retries,
         maxConnections: s.maxConnections,
@@ -169,6 +188,13 @@ const rootShape = {
   ),
   admin: mapping(adminShape, 'admin settings').prefault({}),
   peer: mapping(peerShape, 'peer settings').optional(),
+  discovery: mapping(discoveryShape, 'discovery settings')
+    .prefault({})
+    .transform((d, ctx) => {
+      const maxTtl = d.maxTtl ?? Math.max(d.interval, d.minTtl);
+      if (maxTtl < d.minTtl) ctx.addIssue({ code: 'custom', message: 'must not be shorter than discovery.minTtl', path: ['maxTtl'] });
+      return { ...d, maxTtl };
+    }),
 };
 
 export const configSchema = z
@@ -191,6 +217,8 @@ export const configSchema = z
             ...(c.admin.maxConnections !== undefined && { maxConnections: c.admin.maxConnections }),
           },
       services: c.services,
+      // Only when some backend is looked up: the settings mean nothing otherwise.
+      ...(c.services.some((s) => s.discovery !== undefined) && { discovery: c.discovery }),
     }),
   );
 
@@ -206,6 +234,7 @@ const KEYS_AT: Record<string, readonly string[]> = {
   admin: Object.keys(adminShape),
   peer: Object.keys(peerShape),
   'services[].backends[]': Object.keys(backendShape),
+  discovery: Object.keys(discoveryShape),
 };
 
 export type SchemaResult = { ok: true; config: FulcrumConfig } | { ok: false; problems: ConfigProblem[] };
@@ -213,17 +242,33 @@ export type SchemaResult = { ok: true; config: FulcrumConfig } | { ok: false; pr
 /** Runs the schema over a raw document (after `${VAR}` substitution). Problems are in zod's order. */
 export function applySchema(raw: unknown): SchemaResult {
   const result = configSchema.safeParse(raw, { error: fallbackReason });
-  if (result.success) return { ok: true, config: result.data };
+  return result.success ? { ok: true, config: result.data } : { ok: false, problems: problemsOf(result.error.issues) };
+}
+
+const backendListSchema = list(mapping(backendShape, 'backend settings').transform(backendItem), 'backends');
+
+/** A watched backend file (src/discovery/file-source.ts): a list of backends with IP addresses. */
+export function applyBackendListSchema(raw: unknown): { ok: true; backends: BackendConfig[] } | { ok: false; problems: ConfigProblem[] } {
+  const result = backendListSchema.safeParse(raw, { error: fallbackReason });
+  if (!result.success) return { ok: false, problems: problemsOf(result.error.issues, 'services[].backends') };
   const problems: ConfigProblem[] = [];
-  for (const issue of result.error.issues) {
+  result.data.forEach((item, i) => {
+    if ('discover' in item) problems.push({ path: [i, 'address'], reason: 'a backend file lists IP addresses (no hostname, srv or file entries)' });
+  });
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, backends: result.data.flatMap((b) => ('backend' in b ? [b.backend] : [])) };
+}
+
+function problemsOf(issues: readonly z.core.$ZodIssue[], under = ''): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const issue of issues) {
     const path = issue.path.filter((seg): seg is PathSegment => typeof seg !== 'symbol');
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) problems.push({ path: [...path, key], reason: unknownKeyReason(path, key) });
+      for (const key of issue.keys) problems.push({ path: [...path, key], reason: unknownKeyReason(under === '' ? path : [under, ...path], key) });
     } else {
       problems.push({ path, reason: issue.message });
     }
   }
-  return { ok: false, problems };
+  return problems;
 }
 
 /** Messages for issues no schema above words itself (kept human just in case). */

@@ -34,6 +34,8 @@ export interface BackendConfig {
   maxConnections: number;
   /** PROXY header written first on each connection to this backend; overrides the service's. */
   proxyProtocol?: ProxyProtocolVersion | 'none';
+  /** Set on backends a discovery entry found: that entry's label (`dns:…`, `srv:…`, `file:…`). */
+  source?: string;
 }
 
 export interface TimeoutsConfig {
@@ -126,6 +128,8 @@ export interface ServiceConfig {
    * Absent (a config built in code): every cap counts as explicit.
    */
   defaultedCaps?: ReadonlyArray<'maxConnections' | 'udp.maxSessions'>;
+  /** Backend entries found by name (hostname, SRV, watched file); `backends` holds the IP literals. */
+  discovery?: DiscoveryEntry[];
 }
 
 /** The active/standby pair (src/manager/peer/). */
@@ -168,4 +172,37 @@ export interface FulcrumConfig {
   /** Active/standby pair; null when this node runs alone. */
   peer: PeerConfig | null;
   services: ServiceConfig[];
+  /** Lookup settings of the discovery entries (always set by the schema). */
+  discovery?: DiscoveryConfig;
+}
+
+/** How names are looked up (src/discovery/). Durations in ms. */
+export interface DiscoveryConfig {
+  /** Re-resolve period when the answer has no TTL (SRV, failures); files are also re-read this often. */
+  interval: number;
+  /** A record's TTL sets the next lookup, bounded to [minTtl, maxTtl] (maxTtl defaults to interval). */
+  minTtl: number;
+  maxTtl: number;
+  /** One lookup (all its tries) gives up after this. */
+  timeout: number;
+  /** DNS servers to ask; empty = the system's (/etc/resolv.conf). */
+  resolvers: Endpoint[];
+}
+
+export type DiscoveryKind = 'dns' | 'srv' | 'file';
+
+/** One `backends[]` entry that names its backends: `address: host:port`, `srv: NAME` or `file: PATH`. */
+export interface DiscoveryEntry {
+  kind: DiscoveryKind;
+  /** As written: `db.internal:5432`, the SRV name, or the file path. */
+  target: string;
+  /** Label in status and metrics: `dns:db.internal:5432`, `srv:_pg._tcp.db`, `file:/etc/fulcrum/pg.yaml`. */
+  source: string;
+  /** A first lookup that fails is not a start (or reload) error: the entry starts empty. */
+  optional: boolean;
+  /** Settings each found backend takes: SRV gives weights (an explicit weight here wins), file items win over these. */
+  weight?: number;
+  backup: boolean;
+  maxConnections: number;
+  proxyProtocol?: ProxyProtocolVersion | 'none';
 }

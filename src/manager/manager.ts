@@ -7,6 +7,7 @@ import { HealthFlag } from '../pool/backend';
 import { guarded, timerErrors } from '../timers';
 import { VERSION } from '../version';
 import { diffServices } from './reload';
+import { Discovery } from '../discovery';
 import { fitToOpenFilesLimit, openFilesLimit } from './fd-budget';
 import { Pair, pairReusesPort } from './pair';
 import { Service } from './service';
@@ -38,12 +39,18 @@ export class Manager implements ControlPlane {
   private aborted = 0;
   private reloading: Promise<unknown> = Promise.resolve();
   private readonly startedAt = Date.now();
+  /** Hostnames, SRV names and backend files of every service (control plane); changes go to the services naming them. */
+  readonly discovery: Discovery;
 
   private constructor(
     public config: FulcrumConfig,
     readonly configFile: string | null,
     readonly log: Logger,
-  ) {}
+  ) {
+    this.discovery = new Discovery(config.discovery, log, (source) => {
+      for (const s of this.services) if (s.follows(source)) void s.discoveryChanged();
+    });
+  }
 
   static async start(given: FulcrumConfig, options: { configFile?: string; log?: Logger } = {}): Promise<Manager> {
     setLogLevel(given.log.level);
@@ -51,6 +58,7 @@ export class Manager implements ControlPlane {
     const config = fitCaps(given, log);
     const manager = new Manager(config, options.configFile ?? null, log);
     try {
+      (await manager.discovery.prepare(config)).commit();
       // In a pair the listeners wait for the node to become MASTER (standby: closed).
       const listen = config.peer === null || config.peer.standby === 'open';
       for (const sc of config.services) manager.services.push(await manager.startService(sc, listen));
@@ -66,6 +74,7 @@ export class Manager implements ControlPlane {
         manager.log.info({ admin: bound.text }, 'admin API listening');
       }
     } catch (err) {
+      manager.discovery.stop();
       await manager.pair?.stop();
       for (const s of manager.services) {
         s.stop();
@@ -77,16 +86,16 @@ export class Manager implements ControlPlane {
   }
 
   private async startService(sc: FulcrumConfig['services'][number], listen = this.pair === null || this.pair.shouldListen): Promise<Service> {
-    const service = new Service(sc, { logConnections: this.config.log.connections, log: this.log });
+    const service = new Service(sc, { logConnections: this.config.log.connections, log: this.log, discovery: this.discovery });
     service.reusePort = pairReusesPort(this.config.peer);
     try {
       await service.startChecks();
       const up = service.pool.backends.filter((b) => b.usable).length;
       if (listen) {
         const bound = await service.listen();
-        this.log.info({ service: service.name, listen: bound.text, balance: sc.balance, backends: sc.backends.length, up }, 'service listening');
+        this.log.info({ service: service.name, listen: bound.text, balance: sc.balance, backends: service.pool.backends.length, up }, 'service listening');
       } else {
-        this.log.info({ service: service.name, listen: sc.listen.text, balance: sc.balance, backends: sc.backends.length, up }, 'service ready (standby: not listening)');
+        this.log.info({ service: service.name, listen: sc.listen.text, balance: sc.balance, backends: service.pool.backends.length, up }, 'service ready (standby: not listening)');
       }
       this.pair?.attach(service);
     } catch (err) {
@@ -161,16 +170,19 @@ export class Manager implements ControlPlane {
     if (this.stopping !== null) throw new FulcrumError('ERR_FULCRUM_STOPPING', 'fulcrum is stopping: reload refused');
     const next = fitCaps(given, this.log);
     const plan = diffServices(this.services, next.services);
+    const found = await this.discovery.prepare(next); // new names are looked up first: a failure changes nothing
     const started: Service[] = [];
     try {
       for (const sc of plan.start) started.push(await this.startService(sc));
     } catch (err) {
+      found.discard();
       for (const s of started) {
         s.stop();
         s.proxy.stopAccepting();
       }
       throw err;
     }
+    found.commit();
     setLogLevel(next.log.level);
     await Promise.all(plan.update.map(({ service, config }) => service.apply(config)));
     for (const s of plan.retire) this.retire(s);
@@ -218,6 +230,7 @@ export class Manager implements ControlPlane {
     await this.reloading; // a reload in flight finishes first, so everything it started is drained too
     // Hand over first: priority-0 adverts let the peer take the services at once.
     await this.pair?.stop();
+    this.discovery.stop();
     const all = () => [...this.services, ...this.retiring];
     const live = () => all().reduce((n, s) => n + s.proxy.sessions.size, 0);
     for (const s of all()) {

@@ -16,6 +16,8 @@ import { PassiveHold } from './passive-hold';
 import { Acl } from '../admission/acl';
 import { SourceLimiter } from '../admission/source-limiter';
 import { encodeV2 } from '../proxy/proxy-protocol';
+import { composeBackends, type DiscoveryView } from '../discovery';
+import { formatShare, hasChanges, previewChange } from './disruption';
 
 /**
  * One configured service: its pool, its balancer (rebuilt whenever the pool's
@@ -44,12 +46,21 @@ export class Service {
   address: Endpoint | null = null;
   /** Listen with SO_REUSEPORT (set by a failover pair sharing the port on one host). */
   reusePort = false;
+  /** The sets found by the discovery entries (hostnames, SRV, files) of this service. */
+  private readonly discovery: DiscoveryView | null;
+  /** Backends added after start (reload, discovery): their first good check ramps them in under slow start. */
+  private readonly joinedLater = new WeakSet<Backend>();
+  /** Backend list changes (reloads, discovery) apply one at a time, in order. */
+  private backendChanges: Promise<void> = Promise.resolve();
+  private stopped = false;
 
-  constructor(config: ServiceConfig, options: { logConnections: boolean; log: Logger }) {
+  constructor(config: ServiceConfig, options: { logConnections: boolean; log: Logger; discovery?: DiscoveryView }) {
     this.name = config.name;
     this.config = config;
     this.log = options.log.child({ service: config.name });
-    this.pool = new Pool(config.backends);
+    this.discovery = options.discovery ?? null;
+    const initial = this.composed(config);
+    this.pool = new Pool(initial);
     this.balancer = createBalancer(config.balance);
     this.pool.on('change', (usable: readonly Backend[]) => this.balancer.rebuild(usable));
     const admission = admissionFor(config);
@@ -84,8 +95,8 @@ export class Service {
       });
       this.proxy = this.tcp;
     }
-    // The pool keeps config order, so backend i is config i (a lookup by name here made startup O(N²)).
-    this.pool.backends.forEach((b, i) => (b.proxyProtocol = proxyProtocolOf(config.backends[i]!, config)));
+    // The pool keeps the order of `initial`, so backend i is entry i (a lookup by name here made startup O(N²)).
+    this.pool.backends.forEach((b, i) => (b.proxyProtocol = proxyProtocolOf(initial[i]!, config)));
     this.slowStart = new SlowStart(config.slowStart, () => this.balancer.weightsChanged?.());
     this.states = new BackendStates(this.pool, this.proxy, this.slowStart, this.log, config, (b) => this.udp?.backendDown(b));
     this.passiveHold = new PassiveHold(config.health.passiveHold, (b) => {
@@ -132,6 +143,7 @@ export class Service {
 
   /** Stop health checks and timers (the proxy is stopped by the manager). */
   stop(): void {
+    this.stopped = true;
     this.checker?.stop();
     this.passiveHold.stop();
     this.slowStart.stop();
@@ -189,10 +201,53 @@ export class Service {
         } else if (this.checker === null) this.states.update(b, 0, HealthFlag.FailedActiveCheck | HealthFlag.FailedPassiveCheck);
       }
     }
-    await this.applyBackends(next.backends);
-    // Weights, backup flags or the algorithm may have changed: rebuild for new sessions.
-    this.pool.refresh(true);
+    await this.changeBackends(prev.balance, 'reload');
+    // Backup flags or the algorithm may have changed: rebuild for new sessions.
     this.balancer.rebuild(this.pool.usable);
+  }
+
+  /** Does one of this service's backend entries name this discovery source? */
+  follows(source: string): boolean {
+    return (this.config.discovery ?? []).some((e) => e.source === source);
+  }
+
+  /** A discovery entry found a new set: apply it as a reload would (removed ones drain, new ones are checked first). */
+  discoveryChanged(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return this.changeBackends(this.config.balance, 'discovery').catch((err) => this.log.error({ err }, 'applying discovered backends failed'));
+  }
+
+  discoveryStatus() {
+    const d = this.discovery;
+    if (d === null || (this.config.discovery ?? []).length === 0) return undefined;
+    return this.config.discovery!.flatMap((e) => d.status(e.source) ?? []);
+  }
+
+  private composed(config: ServiceConfig) {
+    const d = this.discovery;
+    return d === null ? config.backends : composeBackends(config, (source) => d.found(source));
+  }
+
+  /** Apply the current config and discovered sets to the pool, one change at a time; log what moved. */
+  private changeBackends(balanceBefore: string, cause: 'reload' | 'discovery'): Promise<void> {
+    const run = this.backendChanges.then(async () => {
+      const next = this.composed(this.config);
+      const running = this.pool.backends.filter((b) => !(b.health & HealthFlag.Removed));
+      const change = previewChange(
+        running.map((b) => ({ name: b.name, address: b.address.text, weight: b.weight, backup: b.backup, up: b.usable })),
+        next.map((c) => ({ name: c.name, address: c.address.text, weight: c.weight, backup: c.backup })),
+        { before: balanceBefore, after: this.config.balance },
+      );
+      if (hasChanges(change)) {
+        const { added, removed, reweighted, movedSlots } = change;
+        this.log.info({ cause, added, removed, reweighted, movedSlots, slots: change.slots, moved: formatShare(change) }, 'backends changed');
+      }
+      await this.applyBackends(next);
+      // Weights may have changed: rebuild for new sessions.
+      this.pool.refresh(true);
+    });
+    this.backendChanges = run.catch(() => undefined);
+    return run;
   }
 
   /**
@@ -210,6 +265,7 @@ export class Service {
         b.backup = c.backup;
         b.maxConnections = c.maxConnections;
         b.proxyProtocol = proxyProtocolOf(c, this.config);
+        b.source = c.source ?? null;
         if (b.health & HealthFlag.Removed) this.readd(b);
         wanted.delete(b.name);
       } else if (!(b.health & HealthFlag.Removed)) {
@@ -220,8 +276,10 @@ export class Service {
     for (const c of wanted.values()) {
       const b = new Backend(c);
       b.proxyProtocol = proxyProtocolOf(c, this.config);
-      // New backends are checked before they get traffic.
+      // New backends are checked before they get traffic, then ramp in under slow start.
+      this.joinedLater.add(b);
       if (this.checker !== null) b.health = HealthFlag.FailedActiveCheck;
+      else this.slowStart.begin(b);
       this.pool.add(b);
       this.checker?.add(b);
       added.push(b);
@@ -253,7 +311,7 @@ export class Service {
         // The first verdict of a backend is not a recovery: no slow-start ramp at process start.
         const isFirst = !seen.has(b);
         seen.add(b);
-        if (up) this.states.update(b, 0, HealthFlag.FailedActiveCheck | HealthFlag.FailedPassiveCheck, !isFirst);
+        if (up) this.states.update(b, 0, HealthFlag.FailedActiveCheck | HealthFlag.FailedPassiveCheck, !isFirst || this.joinedLater.has(b));
         else {
           this.states.update(b, HealthFlag.FailedActiveCheck, 0);
           this.log.warn({ backend: b.name, reason }, 'health check: backend down');

@@ -36,6 +36,7 @@ export function backendStatus(service: Service, b: Backend): BackendStatus {
             lastError: info.lastOk === false ? info.lastFailure : null,
           },
     connectTime: b.connectTime.percentiles(),
+    ...(b.source !== null && { source: b.source }),
   };
 }
 
@@ -66,6 +67,7 @@ export function serviceStatus(s: Service): ServiceStatus {
             recvBufferSize: udp.recvBufferSize,
             sendBufferSize: udp.sendBufferSize,
           },
+    ...(s.discoveryStatus() !== undefined && { discovery: s.discoveryStatus() }),
   };
 }
 

@@ -45,6 +45,8 @@ export interface BackendStatus {
   /** Last active health check, if checks are on. */
   health: { lastCheckMs: number | null; lastLatencyMs: number | null; lastError: string | null } | null;
   connectTime: Percentiles;
+  /** The discovery entry that found this backend (`dns:…`, `srv:…`, `file:…`); absent for IP literals in the config. */
+  source?: string;
 }
 
 export interface ServiceStatus {
@@ -61,6 +63,23 @@ export interface ServiceStatus {
   sessionTime: Percentiles;
   /** UDP services: the session table and datagram counters (null for TCP). */
   udp: UdpStatus | null;
+  /** The service's discovery entries (hostnames, SRV names, files), in config order. */
+  discovery?: DiscoverySourceStatus[];
+}
+
+/** One discovery entry: what its last good lookup found, and how its lookups went. */
+export interface DiscoverySourceStatus {
+  source: string;
+  /** The backends of the set in force (the last good lookup), as the source gave them. */
+  found: Array<{ address: string; name?: string; weight?: number; backup?: boolean; maxConnections?: number; proxyProtocol?: string }>;
+  /** Lookups by result (ok, empty, nxdomain, servfail, refused, timeout, invalid, missing, error). */
+  lookups: Record<string, number>;
+  /** Age of the set in force: ms since the last good lookup (null: none yet). */
+  lastSuccessAgoMs: number | null;
+  /** ms since the set last changed. */
+  lastChangeAgoMs: number | null;
+  /** The failure in progress, if the last lookup failed: the set in force is kept. */
+  failing: { result: string; reason: string; forMs: number } | null;
 }
 
 export interface UdpStatus {

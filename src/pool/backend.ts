@@ -28,6 +28,8 @@ export class Backend {
   /** PROXY header to write first on each connection (resolved: backend setting, else the service's). */
   proxyProtocol: ProxyProtocolVersion | null = null;
   health = 0;
+  /** The discovery entry that found it (`dns:…`, `srv:…`, `file:…`); null for an IP literal of the config. */
+  source: string | null;
   /** Slow start: the share of `weight` in force, ramped from ~0 to 1 by the service after a recovery. */
   rampFactor = 1;
 
@@ -51,6 +53,7 @@ export class Backend {
     this.backup = config.backup;
     this.weight = config.weight;
     this.maxConnections = config.maxConnections;
+    this.source = config.source ?? null;
   }
 
   get usable(): boolean {
