@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { REQUIRED, bool, cidrList, duration, endpoint, hexBytes, hexOrAny, integer, requiredKey, number, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
 import { type ConfigProblem, type PathSegment, describeValue } from './problems';
 import { closestKey } from './suggest';
+import { DNS_KEYS_AT, dnsServiceSchema } from './dns-schema';
+import type { DnsServiceConfig } from './dns-types';
 export { NAME_PATTERN } from './fields';
 import {
   BALANCE_NAMES,
@@ -21,6 +23,8 @@ import {
 
 export const LOG_LEVELS: readonly LogConfig['level'][] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp'];
+/** Shown in the protocol error: dns services have their own schema (dns-schema.ts). */
+const PROTOCOL_CHOICES = [...PROTOCOLS, 'dns'] as const;
 export const DEFAULT_BALANCE: Record<Protocol, BalanceName> = { tcp: 'least-conn', udp: 'source-hash' };
 
 
@@ -107,7 +111,7 @@ const backendShape = {
 };
 const serviceShape = {
   name: requiredName(),
-  protocol: oneOf(PROTOCOLS, 'tcp'),
+  protocol: oneOf(PROTOCOL_CHOICES, 'tcp') as ReturnType<typeof oneOf<Protocol>>,
   listen: endpoint(true),
   balance: optionalOneOf(BALANCE_NAMES),
   backends: list(
@@ -141,7 +145,22 @@ const rootShape = {
   log: mapping(logShape, 'log settings').prefault({}),
   shutdownTimeout: duration('30s'),
   services: list(
-    mapping(serviceShape, 'service settings').transform(
+    z.unknown().transform((v, ctx) => (isDnsService(v) ? viaSchema(dnsServiceSchema, v, ctx) : viaSchema(tcpUdpService, v, ctx))),
+    'services',
+  ),
+  admin: mapping(adminShape, 'admin settings').prefault({}),
+  peer: mapping(peerShape, 'peer settings').optional(),
+};
+
+// A service is tcp/udp or dns (GSLB); the protocol key picks the schema, the path stays services[i].
+const isDnsService = (v: unknown) => typeof v === 'object' && v !== null && (v as { protocol?: unknown }).protocol === 'dns';
+function viaSchema<T>(schema: z.ZodType<T>, v: unknown, ctx: z.RefinementCtx): T {
+  const r = schema.safeParse(v, { error: fallbackReason });
+  if (r.success) return r.data;
+  for (const issue of r.error.issues) ctx.addIssue({ ...issue } as Parameters<typeof ctx.addIssue>[0]);
+  return z.NEVER;
+}
+const tcpUdpService = mapping(serviceShape, 'service settings').transform(
       (s): ServiceConfig => ({
         name: s.name,
         protocol: s.protocol,
@@ -162,12 +181,7 @@ const rootShape = {
         acceptProxy: s.acceptProxy,
         udp: s.udp,
       }),
-    ),
-    'services',
-  ),
-  admin: mapping(adminShape, 'admin settings').prefault({}),
-  peer: mapping(peerShape, 'peer settings').optional(),
-};
+    );
 
 export const configSchema = z
   .strictObject(rootShape, {
@@ -182,7 +196,8 @@ export const configSchema = z
       shutdownTimeout: c.shutdownTimeout,
       peer: c.peer ?? null,
       admin: !c.admin.enabled ? null : { listen: c.admin.listen, ...(c.admin.token !== undefined && { token: c.admin.token }) },
-      services: c.services,
+      services: c.services.filter((s): s is ServiceConfig => s.protocol !== 'dns'),
+      dns: c.services.filter((s): s is DnsServiceConfig => s.protocol === 'dns'),
     }),
   );
 
@@ -198,6 +213,7 @@ const KEYS_AT: Record<string, readonly string[]> = {
   admin: Object.keys(adminShape),
   peer: Object.keys(peerShape),
   'services[].backends[]': Object.keys(backendShape),
+  ...DNS_KEYS_AT,
 };
 
 export type SchemaResult = { ok: true; config: FulcrumConfig } | { ok: false; problems: ConfigProblem[] };

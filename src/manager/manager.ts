@@ -4,6 +4,7 @@ import type { Endpoint, FulcrumConfig } from '../config/types';
 import { FulcrumError } from '../errors';
 import { rootLogger, setLogLevel, type Logger } from '../log';
 import { HealthFlag } from '../pool/backend';
+import { DnsServices } from '../dns/dns-services';
 import { VERSION } from '../version';
 import { diffServices } from './reload';
 import { fdBudgetWarning, openFilesLimit } from './fd-budget';
@@ -28,6 +29,8 @@ export class Manager implements ControlPlane {
   /** Services a reload removed or replaced: no longer accepting, finishing their sessions. */
   private readonly retiring = new Set<Service>();
   admin: AdminServer | null = null;
+  /** protocol: dns services (GSLB); they listen whatever the pair's role. */
+  readonly dns: DnsServices;
   /** The failover pair, when peer: is configured. */
   pair: Pair | null = null;
   adminAddress: Endpoint | null = null;
@@ -39,7 +42,9 @@ export class Manager implements ControlPlane {
     public config: FulcrumConfig,
     readonly configFile: string | null,
     readonly log: Logger,
-  ) {}
+  ) {
+    this.dns = new DnsServices(log);
+  }
 
   static async start(config: FulcrumConfig, options: { configFile?: string; log?: Logger } = {}): Promise<Manager> {
     setLogLevel(config.log.level);
@@ -50,6 +55,7 @@ export class Manager implements ControlPlane {
       // In a pair the listeners wait for the node to become MASTER (standby: closed).
       const listen = config.peer === null || config.peer.standby === 'open';
       for (const sc of config.services) manager.services.push(await manager.startService(sc, listen));
+      await manager.dns.start(config.dns ?? []);
       if (config.peer !== null) {
         manager.pair = new Pair(config.peer, () => manager.services, manager.log);
         await manager.pair.start();
@@ -63,6 +69,7 @@ export class Manager implements ControlPlane {
       }
     } catch (err) {
       await manager.pair?.stop();
+      manager.dns.stop();
       for (const s of manager.services) {
         s.stop();
         s.proxy.stopAccepting();
@@ -105,10 +112,13 @@ export class Manager implements ControlPlane {
       configFile: this.configFile,
       services: this.services.map(serviceStatus),
       peer: this.pair?.status() ?? null,
+      dns: this.dns.list.map((d) => d.status()),
     };
   }
 
   backendAction(serviceName: string, backendName: string, action: BackendAction): BackendStatus {
+    const dns = this.dns.get(serviceName);
+    if (dns !== undefined) return dns.act(backendName, action);
     const { service, backend } = this.lookup(serviceName, backendName);
     if (backend.health & HealthFlag.Removed) {
       throw new FulcrumError('ERR_FULCRUM_BAD_REQUEST', `backend "${backend.name}" of service "${service.name}" was removed by a reload and is draining; it cannot be changed`);
@@ -122,6 +132,7 @@ export class Manager implements ControlPlane {
     if (!Number.isInteger(weight) || weight < 0 || weight > 1000) {
       throw new FulcrumError('ERR_FULCRUM_BAD_REQUEST', `weight must be an integer between 0 and 1000 (got ${JSON.stringify(weight)})`);
     }
+    if (this.dns.get(serviceName) !== undefined) throw new FulcrumError('ERR_FULCRUM_BAD_REQUEST', `service "${serviceName}" is a dns service: member weights are set in the config (reload to change them)`);
     const { service, backend } = this.lookup(serviceName, backendName);
     backend.weight = weight;
     service.pool.refresh(true);
@@ -156,6 +167,16 @@ export class Manager implements ControlPlane {
     const started: Service[] = [];
     try {
       for (const sc of plan.start) started.push(await this.startService(sc));
+    } catch (err) {
+      for (const s of started) {
+        s.stop();
+        s.proxy.stopAccepting();
+      }
+      throw err;
+    }
+    try {
+      const dns = await this.dns.apply(next.dns ?? []);
+      for (const key of ['servicesAdded', 'servicesRemoved', 'servicesChanged'] as const) plan.report[key].push(...dns[key]);
     } catch (err) {
       for (const s of started) {
         s.stop();
@@ -206,6 +227,7 @@ export class Manager implements ControlPlane {
     await this.reloading; // a reload in flight finishes first, so everything it started is drained too
     // Hand over first: priority-0 adverts let the peer take the services at once.
     await this.pair?.stop();
+    this.dns.stop();
     const all = () => [...this.services, ...this.retiring];
     const live = () => all().reduce((n, s) => n + s.proxy.sessions.size, 0);
     for (const s of all()) {

@@ -1,4 +1,5 @@
 import type { PeerStatus } from './peer/peer';
+import type { DnsServiceStatus } from '../dns/status';
 
 /**
  * The JSON shapes of `GET /status` and of the control plane the admin API
@@ -77,6 +78,8 @@ export interface StatusReport {
   services: ServiceStatus[];
   /** The failover pair; null when no peer is configured. */
   peer: PeerStatus | null;
+  /** protocol: dns services (GSLB): records, what each answers now and why, members, query counts. */
+  dns?: DnsServiceStatus[];
 }
 
 export type BackendAction = 'drain' | 'enable' | 'disable';
