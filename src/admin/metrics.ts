@@ -13,6 +13,7 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Percentiles, StatusReport } from '../manager/status';
+import { addDnsMetrics } from './dns-metrics';
 
 /** Quantile label → field of Percentiles (milliseconds). */
 const QUANTILES: ReadonlyArray<[string, keyof Percentiles]> = [
@@ -76,6 +77,7 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
       weight.set(labels, b.effectiveWeight);
     }
   }
+  addDnsMetrics(registry, report.dns ?? []);
   return { contentType: registry.contentType, body: await registry.metrics() };
 }
 
