@@ -88,6 +88,8 @@ export class DnsClient {
 export class Member {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
+  /** Connections accepted (health checks). */
+  accepted = 0;
 
   constructor(
     readonly host: string,
@@ -96,6 +98,7 @@ export class Member {
 
   start(): Promise<void> {
     const server = net.createServer((s) => {
+      this.accepted++;
       this.sockets.add(s);
       s.on('error', () => {});
       s.on('close', () => this.sockets.delete(s));
