@@ -43,7 +43,7 @@ export class DnsServices {
     try {
       for (const c of configs) {
         const current = this.get(c.name);
-        if (current !== undefined && current.config.listen.text === c.listen.text) continue;
+        if (current !== undefined && sameListen(current, c)) continue;
         started.push(await this.launch(c));
         if (current !== undefined) replaced.push(current);
       }
@@ -75,4 +75,9 @@ export class DnsServices {
 /** The default SOA serial is the load time: not a change by itself. */
 function unserial(z: DnsServiceConfig['zones'][number]) {
   return { ...z, soa: { ...z.soa, serial: 0 } };
+}
+
+/** The same listen address, or the one a port-0 listen was given (a file rewritten with the bound port). */
+function sameListen(current: DnsService, next: DnsServiceConfig): boolean {
+  return current.config.listen.text === next.listen.text || current.address?.text === next.listen.text;
 }

@@ -652,6 +652,6 @@ describe('examples', () => {
 
   test.each(files)('examples/%s is valid', (file) => {
     const config = loadConfigFile(path.join(dir, file), { FULCRUM_ADMIN_TOKEN: 'example-token', FULCRUM_PEER_KEY: 'example-peer-key-0123456789' });
-    expect(config.services.length).toBeGreaterThan(0);
+    expect(config.services.length + (config.dns?.length ?? 0)).toBeGreaterThan(0);
   });
 });
