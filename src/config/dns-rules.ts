@@ -40,8 +40,10 @@ export function checkDnsService(s: DnsServiceConfig, problem: AddProblem): void 
       const seen = new Set<string>();
       r.members.forEach((m, mi) => {
         if (isIP(m.address) !== family) problem(at('members', mi, 'address'), `${m.address} is not an IPv${family} address (record type ${r.type})`);
-        if (seen.has(m.address)) problem(at('members', mi, 'address'), `duplicate member ${m.address} in this record`);
-        seen.add(m.address);
+        // The same address may serve several locations of a geolocation record, but only once each.
+        const key = `${m.address}/${m.location}`;
+        if (seen.has(key)) problem(at('members', mi, 'address'), `duplicate member ${m.address}${m.location === '*' ? '' : ` for location ${m.location}`} in this record`);
+        seen.add(key);
         if (m.location !== '*' && !locations.has(m.location)) problem(at('members', mi, 'location'), `unknown location "${m.location}" (define it under "locations", or use "*")`);
         const known = memberAddress.get(m.name);
         if (known !== undefined && known !== m.address) problem(at('members', mi, 'name'), `member name "${m.name}" already names ${known} in this service`);

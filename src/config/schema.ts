@@ -197,7 +197,7 @@ export const configSchema = z
       peer: c.peer ?? null,
       admin: !c.admin.enabled ? null : { listen: c.admin.listen, ...(c.admin.token !== undefined && { token: c.admin.token }) },
       services: c.services.filter((s): s is ServiceConfig => s.protocol !== 'dns'),
-      dns: c.services.filter((s): s is DnsServiceConfig => s.protocol === 'dns'),
+      ...(c.services.some((s) => s.protocol === 'dns') && { dns: c.services.filter((s): s is DnsServiceConfig => s.protocol === 'dns') }),
     }),
   );
 

@@ -159,6 +159,6 @@ export interface FulcrumConfig {
   /** Active/standby pair; null when this node runs alone. */
   peer: PeerConfig | null;
   services: ServiceConfig[];
-  /** protocol: dns services (GSLB); the schema always fills it. */
+  /** protocol: dns services (GSLB); absent when there are none. */
   dns?: DnsServiceConfig[];
 }

@@ -140,7 +140,7 @@ export class DnsService {
   status(): DnsServiceStatus {
     const records: DnsRecordStatus[] = (this.zones?.slots ?? []).map((slot) => {
       const answered: Record<string, number> = {};
-      slot.config.members.forEach((m, i) => (answered[m.name] = slot.answered[i]!));
+      slot.config.members.forEach((m, i) => (answered[m.name] = (answered[m.name] ?? 0) + slot.answered[i]!));
       const r = slot.config;
       return { name: r.name, type: r.type, policy: r.policy, ttl: r.ttl, answering: slot.answers.describe(), answered, target: null };
     });
