@@ -60,23 +60,25 @@ export class DnsMembers {
         c.checker.add(target);
         fresh.push(target);
       }
-      for (const [address, target] of c.targets) {
-        if (!addresses.has(address)) {
-          c.checker.remove(target);
-          c.targets.delete(address);
-        }
-      }
       added.push(c.checker.firstRound(fresh));
     }
+    // The running zones keep using what they check until the new ones are installed.
+    await Promise.all(added);
     for (const [key, c] of this.checked) {
-      if (!wanted.has(key)) {
+      const addresses = wanted.get(key)?.addresses;
+      if (addresses === undefined) {
         c.checker.stop();
         this.checked.delete(key);
+        continue;
+      }
+      for (const [address, target] of c.targets) {
+        if (addresses.has(address)) continue;
+        c.checker.remove(target);
+        c.targets.delete(address);
       }
     }
     const names = new Set(records(config).flatMap((r) => r.members.map((m) => m.name)));
     for (const name of this.operator.keys()) if (!names.has(name)) this.operator.delete(name);
-    await Promise.all(added);
   }
 
   private createChecker(health: HealthConfig): HealthChecker {

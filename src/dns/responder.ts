@@ -125,7 +125,7 @@ export class Responder {
     let where = NO_LOCATION;
     if (answers.geolocation) where = this.locate(client);
     const group = answers.group(where.location);
-    if (answers.geolocation && this.query.ecs !== null) this.scope = where.scope;
+    if (answers.geolocation && this.query.ecs !== null && this.query.ecs.source > 0) this.scope = where.scope;
     if (group === null || group.mode === 'empty') {
       if (!chained) this.authority = node.zone.negativeSoa;
       return;
@@ -150,7 +150,8 @@ export class Responder {
   private locate(client: string): ClientLocation {
     if (this.locations.size === 0) return NO_LOCATION;
     const ecs = this.query.ecs;
-    if (ecs !== null) return this.locations.locate(ecs.family, ecs.address, ecs.source);
+    // Source prefix 0: the client asks that its subnet not be used (RFC 7871 §7.1.2); the resolver decides.
+    if (ecs !== null && ecs.source > 0) return this.locations.locate(ecs.family, ecs.address, ecs.source);
     const bytes = ipBytes(client);
     if (bytes === null) return NO_LOCATION;
     return this.locations.locate(bytes.length === 4 ? 4 : 6, bytes, bytes.length * 8);

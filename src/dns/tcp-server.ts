@@ -55,6 +55,8 @@ export class DnsTcpServer {
     socket.setTimeout(this.idleTimeout, () => socket.destroy());
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.sockets.delete(socket));
+    // A client that sends queries but does not read the replies stops being read.
+    socket.on('drain', () => socket.resume());
     const client = socket.remoteAddress ?? '';
     let pending: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
@@ -84,7 +86,7 @@ export class DnsTcpServer {
     const framed = Buffer.allocUnsafe(reply.length + 2);
     framed.writeUInt16BE(reply.length, 0);
     reply.copy(framed, 2);
-    socket.write(framed);
+    if (!socket.write(framed)) socket.pause();
   }
 
   get listening(): boolean {
