@@ -36,6 +36,9 @@ function parseDig(raw: string): DigResult {
   return { status, flags, answer: section('ANSWER'), authority: section('AUTHORITY'), additional: section('ADDITIONAL'), subnet, raw };
 }
 
+/** The response code of a reply ("NOERROR", "FORMERR", …): dns-packet decodes it, its types omit it. */
+export const rcode = (reply: Buffer | null): string => (packet.decode(reply!) as packet.DecodedPacket & { rcode: string }).rcode;
+
 /** The addresses of the A/AAAA records in a dig answer section. */
 export const addresses = (r: DigResult) => r.answer.filter((l) => / (A|AAAA) /.test(l)).map((l) => l.split(' ').pop()!);
 
