@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { REQUIRED, bool, cidrList, duration, endpoint, integer, oneOf, optionalInteger, optionalName, requiredName } from './fields';
+import { REQUIRED, bool, checkTimingShape, cidrList, duration, endpoint, integer, oneOf, optionalInteger, optionalName, requiredName } from './fields';
 import { describeValue } from './problems';
 import { checkDnsService } from './dns-rules';
 import { DNS_POLICIES, DNS_RECORD_TYPES, type DnsMemberConfig, type DnsRecordConfig, type DnsServiceConfig, type DnsZoneConfig } from './dns-types';
@@ -87,15 +87,7 @@ export const dnsMemberShape = {
   failover: oneOf(['primary', 'secondary'] as const, 'primary'),
   location: locationName,
 };
-export const dnsHealthShape = {
-  enabled: bool(true),
-  interval: duration('2s', { positive: true }),
-  timeout: duration('1s', { positive: true }),
-  rise: integer(1, 100, 2),
-  fall: integer(1, 100, 3),
-  port: optionalInteger(1, 65535),
-  proxyProtocol: bool(false),
-};
+export const dnsHealthShape = { ...checkTimingShape, proxyProtocol: bool(false) };
 export const dnsRecordShape = {
   name: ownerName,
   type: oneOf(DNS_RECORD_TYPES, 'A'),

@@ -5,7 +5,7 @@
  * zod issues become "path: reason" problems here.
  */
 import { z } from 'zod';
-import { REQUIRED, bool, cidrList, duration, endpoint, hexBytes, hexOrAny, integer, requiredKey, number, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
+import { REQUIRED, bool, checkTimingShape, cidrList, duration, endpoint, hexBytes, hexOrAny, integer, requiredKey, number, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
 import { type ConfigProblem, type PathSegment, describeValue } from './problems';
 import { closestKey } from './suggest';
 import { DNS_KEYS_AT, dnsServiceSchema } from './dns-schema';
@@ -49,12 +49,7 @@ function list<T extends z.ZodType>(item: T, what: string) {
 
 const logShape = { level: oneOf(LOG_LEVELS, 'info'), connections: bool(false) };
 const healthShape = {
-  enabled: bool(true),
-  interval: duration('2s', { positive: true }),
-  timeout: duration('1s', { positive: true }),
-  rise: integer(1, 100, 2),
-  fall: integer(1, 100, 3),
-  port: optionalInteger(1, 65535),
+  ...checkTimingShape,
   passiveFailures: integer(0, 1000, 3),
   proxyProtocol: bool(false),
   udpProbe: mapping({ send: hexBytes(), expect: hexOrAny() }, 'udp probe settings').optional(),

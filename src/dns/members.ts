@@ -84,10 +84,7 @@ export class DnsMembers {
   private createChecker(health: HealthConfig): HealthChecker {
     const greeting = health.proxyProtocol ? encodeV2(null) : undefined;
     return new HealthChecker({
-      interval: health.interval,
-      timeout: health.timeout,
-      rise: health.rise,
-      fall: health.fall,
+      ...health, // interval, timeout, rise, fall
       probe: (b) => tcpProbe(b.address, undefined, health.timeout, greeting),
       onChange: (b, up, reason) => {
         b.health = up ? 0 : HealthFlag.FailedActiveCheck;
