@@ -158,6 +158,7 @@ export class DnsService {
       queries: this.stats.queries(),
       dropped: { ...this.stats.drops, tcp_max_connections: this.tcp.refused, internal_error: this.udp.failures + this.tcp.failures },
       tcpConnections: this.tcp.connections,
+      udpRecvBufferSize: this.udp.recvBufferSize,
       members: this.memberStatus(),
       records,
     };

@@ -34,6 +34,8 @@ export interface DnsServiceStatus {
   /** Queries not answered, by reason (fulcrum_dns_dropped_total). */
   dropped: Record<string, number>;
   tcpConnections: number;
+  /** The UDP receive buffer the kernel granted (4 MiB asked, capped by net.core.rmem_max); null before listen. */
+  udpRecvBufferSize: number | null;
   members: DnsMemberStatus[];
   records: DnsRecordStatus[];
 }

@@ -18,12 +18,16 @@ const literalLookup = (address: string, options: unknown, callback?: (err: null,
   cb(null, address, address.includes(':') ? 6 : 4);
 };
 
+const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+
 export type Respond = (msg: Buffer, client: string, udp: boolean) => Buffer | null;
 
 export class DnsUdpServer {
   private socket: dgram.Socket | null = null;
   /** Queries that threw inside the responder (should stay 0). */
   failures = 0;
+  /** The receive buffer the kernel granted (null before listen). */
+  recvBufferSize: number | null = null;
 
   constructor(
     private respond: Respond,
@@ -55,6 +59,14 @@ export class DnsUdpServer {
       });
       socket.bind(endpoint.port, endpoint.host, () => {
         socket.removeAllListeners('error');
+        // A burst of queries while this thread is busy must not overflow the kernel's queue
+        // (capped by net.core.rmem_max: the size granted is what recvBufferSize reads back).
+        try {
+          socket.setRecvBufferSize(RECV_BUFFER_BYTES);
+        } catch {
+          /* the default size stays */
+        }
+        this.recvBufferSize = socket.getRecvBufferSize();
         // Send errors (an unreachable client) are the client's problem, not ours.
         socket.on('error', (err) => this.log.debug({ err }, 'dns udp socket error'));
         const port = socket.address().port;
