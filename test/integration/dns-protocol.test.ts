@@ -260,4 +260,5 @@ test('fulcrum_dns_queries_total counts replies by qtype and rcode', () => {
   expect(q.A!.NXDOMAIN).toBeGreaterThanOrEqual(1);
   expect(q.A!.REFUSED).toBeGreaterThanOrEqual(1);
   expect(q.none!.FORMERR).toBeGreaterThanOrEqual(1);
+  expect(status().udpRecvBufferSize).toBeGreaterThan(0);
 });
