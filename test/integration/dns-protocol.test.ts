@@ -17,7 +17,7 @@ services:
     protocol: dns
     listen: 127.0.0.1:0
     tcp: { idleTimeout: 500ms }
-    locations: { eu: [10.1.0.0/16], eu-paris: [10.1.5.0/24], us: [10.2.0.0/16] }
+    locations: { eu: [10.1.0.0/16, "2001:db8:1::/48"], eu-paris: [10.1.5.0/24], us: [10.2.0.0/16] }
     zones:
       - name: gslb.example.com
         soa: { minimum: 20s }
@@ -145,6 +145,7 @@ describe('geolocation', () => {
     ['10.1.5.0/24', '127.0.1.5', '10.1.5.0/24/24'], // most specific network wins
     ['10.2.0.0/16', '127.0.1.2', '10.2.0.0/16/16'],
     ['10.9.0.0/16', '127.0.1.3', '10.9.0.0/16/16'], // no match: the default location
+    ['2001:db8:1:5::/64', '127.0.1.1', '2001:db8:1:5::/64/48'], // IPv6 client subnets too
   ])('client subnet %s → %s, ECS echoed with scope', async (subnet, expected, echoed) => {
     expect.assertions(2);
     const r = await dig(port, ['geo.gslb.example.com', 'A', `+subnet=${subnet}`]);
