@@ -4,7 +4,7 @@
 // benchmarks/RESULTS.md). See benchmarks/README.md.
 //   node benchmarks/run.js [--duration SECONDS] [--runs N] [--only NAME[,NAME...]]
 //                          [--idle-conns N] [--without TOOL[,TOOL...]] [--write-results]
-// NAME is a scenario (rr, keepalive, connrate, bulk, udp, idle, failover) or a
+// NAME is a scenario (rr, keepalive, connrate, bulk, udp, idle, failover, dns) or a
 // contender (direct, fulcrum, nginx, haproxy).
 // failover (failover.js) is not a load run: it times a fulcrum active/standby pair's takeover.
 
@@ -16,6 +16,7 @@ const proc = require('./proc');
 const contendersModule = require('./contenders');
 const tools = require('./tools');
 const failover = require('./failover');
+const dnsBench = require('./dns');
 
 const { CONTENDERS, BASELINE, SUBJECT, PEERS } = contendersModule;
 const LOAD_CORE = 0; // backend + load generator
@@ -40,8 +41,10 @@ const SCENARIOS = [
   { name: 'idle', protocol: 'tcp', backend: 'idle', kind: 'idle', unit: 'KiB/conn', what: 'RSS growth of the proxy holding N idle client connections (and N to the backend)' },
   // Not a load run over the contenders: a fulcrum pair only (failover.js), --duration does not apply.
   { name: 'failover', protocol: 'tcp', kind: 'failover', unit: 'ms', what: 'fulcrum pair (A 150 / B 100, default 100 ms adverts) on one port: kill -9 / SIGTERM of master A → first connect+echo' },
+  // Not over the contenders either: fulcrum's dns service against PowerDNS and gdnsd (dns.js), dnsperf, 3 rounds.
+  { name: 'dns', protocol: 'udp', kind: 'dns', unit: 'q/s', tool: 'dnsperf', what: 'dnsperf → one health-checked A record (2 members): fulcrum protocol: dns vs PowerDNS LUA ifportup vs gdnsd multifo, each alone on the proxy core' },
 ];
-const isLoad = (s) => s.kind !== 'failover';
+const isLoad = (s) => s.kind !== 'failover' && s.kind !== 'dns';
 
 // The issue's targets: fulcrum against a peer in one scenario.
 const TARGETS = [
@@ -567,6 +570,8 @@ async function main() {
     }
   }
   const failoverRows = withFailover ? await runFailoverRows(opts.runs) : [];
+  const withDns = scenarios.some((s) => s.name === 'dns') && (contenders.some((c) => c.name === SUBJECT) || (opts.only !== null && opts.only.includes('dns')));
+  const dnsRows = withDns ? await dnsBench.runDns({ seconds: opts.duration, rounds: 3 }) : [];
 
   addRatios(rows);
   const loadRows = rows.filter((r) => r.scenario !== 'idle');
@@ -576,11 +581,11 @@ async function main() {
   if (failoverRows.length > 0) process.stdout.write(`\n${renderText(failoverTable(failoverRows))}`);
   const targets = evaluateTargets(rows).filter((t) => loadScenarios.some((s) => s.name === t.scenario));
   if (targets.length > 0) process.stdout.write(`\n${renderText(targetsTable(targets))}`);
-  rows.push(...failoverRows);
+  rows.push(...failoverRows, ...dnsRows.map((r) => ({ scenario: 'dns', contender: r.server, unit: 'q/s', ...r })));
 
   fs.mkdirSync(OUT_DIR, { recursive: true });
   const file = path.join(OUT_DIR, 'results.json');
-  const ran = [...loadScenarios, ...(withFailover ? scenarios.filter((s) => s.name === 'failover') : [])];
+  const ran = [...loadScenarios, ...scenarios.filter((s) => (withFailover && s.name === 'failover') || (withDns && s.name === 'dns'))];
   const host = hostFacts();
   const meta = {
     date: new Date().toISOString(), command: `node benchmarks/run.js ${process.argv.slice(2).join(' ')}`.trim(),
@@ -597,6 +602,7 @@ async function main() {
   process.stdout.write(`\nwrote ${path.relative(process.cwd(), file)}\n`);
   if (opts.writeResults) {
     writeResultsMd(meta, loadRows, idleRows, failoverRows, targets);
+    if (withDns) dnsBench.writeDnsSection(dnsRows, { seconds: opts.duration, rounds: 3, command: meta.command });
     process.stdout.write(`wrote ${path.relative(process.cwd(), RESULTS_MD)}\n`);
   }
   if (rows.some((r) => r.error)) process.exitCode = 1;

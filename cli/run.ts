@@ -112,6 +112,6 @@ export function stopOnSignals(beforeExit?: () => Promise<void> | void): { starte
 
 export function validateCommand(opts: { config: string }): void {
   const config = loadConfigFile(opts.config);
-  const tcp = config.services.length;
-  process.stdout.write(`${opts.config}: valid (${tcp} service${tcp === 1 ? '' : 's'}: ${config.services.map((s) => s.name).join(', ')})\n`);
+  const names = [...config.services, ...(config.dns ?? [])].map((s) => s.name);
+  process.stdout.write(`${opts.config}: valid (${names.length} service${names.length === 1 ? '' : 's'}: ${names.join(', ')})\n`);
 }

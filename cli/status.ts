@@ -7,6 +7,7 @@ import { Command, Option } from 'commander';
 import { FulcrumError } from '../src/errors';
 import type { BackendAction, BackendStatus, Percentiles, ServiceStatus, StatusReport } from '../src/manager/status';
 import { adminRequest, DEFAULT_ADMIN_URL } from './admin-client';
+import { formatDnsStatus } from './dns-status';
 
 export interface AdminOptions {
   admin: string;
@@ -121,8 +122,9 @@ export function formatStatus(report: StatusReport): string {
     }
   }
   if (rows.length > 0) out.push(...alignTable([HEADER, ...rows]), '');
-  if (report.services.length === 0) out.push('no services');
+  if (report.services.length === 0 && (report.dns ?? []).length === 0) out.push('no services');
   for (const s of report.services) out.push(serviceLine(s), ...(s.discovery ?? []).map(discoveryLine));
+  out.push(...formatDnsStatus(report.dns ?? []));
   out.push(`peer: ${describePeer(report.peer)}`);
   return `${out.join('\n')}\n`;
 }

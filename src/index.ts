@@ -25,6 +25,7 @@ export async function start(config: FulcrumConfig, options: { configFile?: strin
     get addresses() {
       const addresses = new Map<string, Endpoint>();
       for (const s of manager.services) if (s.address !== null) addresses.set(s.name, s.address);
+      for (const d of manager.dns.list) if (d.address !== null) addresses.set(d.name, d.address);
       return addresses;
     },
     stop: (deadlineMs) => manager.stop(deadlineMs),

@@ -14,6 +14,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { StatusReport } from '../manager/status';
 import { latencyFamilies } from './latency-metrics';
+import { addDnsMetrics } from './dns-metrics';
 
 export async function renderMetrics(report: StatusReport): Promise<{ contentType: string; body: string }> {
   const registry = new Registry();
@@ -81,6 +82,7 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
       weight.set(labels, b.effectiveWeight);
     }
   }
+  addDnsMetrics(registry, report.dns ?? []);
   // Summaries and histograms are written by hand: their figures come precomputed
   // (hdr-histogram percentiles, fixed buckets), which prom-client's own types cannot take.
   return { contentType: registry.contentType, body: (await registry.metrics()) + latencyFamilies(report.services) };

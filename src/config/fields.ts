@@ -256,3 +256,13 @@ export function resolverList() {
     });
   });
 }
+
+/** Timing of active health checks: the same keys and defaults for backends and dns members. */
+export const checkTimingShape = {
+  enabled: bool(true),
+  interval: duration('2s', { positive: true }),
+  timeout: duration('1s', { positive: true }),
+  rise: integer(1, 100, 2),
+  fall: integer(1, 100, 3),
+  port: optionalInteger(1, 65535),
+};

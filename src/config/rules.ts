@@ -28,11 +28,13 @@ export function checkUniqueness(raw: unknown): ConfigProblem[] {
     const protocol = service.protocol ?? 'tcp';
     const listen = endpoint(service.listen, true);
     // Port 0 asks the OS for a free port: two such services never collide.
-    if (listen !== undefined && listen.port !== 0 && (protocol === 'tcp' || protocol === 'udp')) {
-      const key = `${listen.text}/${protocol}`;
+    // A dns service listens on UDP and TCP at the same address.
+    const transports = protocol === 'dns' ? ['udp', 'tcp'] : protocol === 'tcp' || protocol === 'udp' ? [protocol] : [];
+    for (const transport of listen !== undefined && listen.port !== 0 ? transports : []) {
+      const key = `${listen!.text}/${transport}`;
       const first = listens.get(key);
       if (first === undefined) listens.set(key, i);
-      else problems.push({ path: ['services', i, 'listen'], reason: `${key} is already used by services[${first}]` });
+      else if (first !== i) problems.push({ path: ['services', i, 'listen'], reason: `${key} is already used by services[${first}]` });
     }
 
     if (Array.isArray(service.backends)) checkBackends(service.backends, i, problems);
@@ -112,7 +114,7 @@ export function checkProtocolKeys(raw: unknown): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   if (!isPlainObject(raw) || !Array.isArray(raw.services)) return problems;
   raw.services.forEach((service: unknown, i: number) => {
-    if (!isPlainObject(service)) return;
+    if (!isPlainObject(service) || service.protocol === 'dns') return;
     const at = (...rest: Array<string | number>) => ['services', i, ...rest];
     const udp = service.protocol === 'udp';
     if (isPlainObject(service.perSource) && service.perSource.burst !== undefined && service.perSource.ratePerSecond === undefined) {

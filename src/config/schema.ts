@@ -5,9 +5,11 @@
  * zod issues become "path: reason" problems here.
  */
 import { z } from 'zod';
-import { REQUIRED, backendAddress, bearerToken, optionalDuration, optionalSrvName, resolverList, bool, cidrList, duration, endpoint, hexBytes, hexOrAny, integer, requiredKey, number, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
+import { REQUIRED, backendAddress, bearerToken, checkTimingShape, optionalDuration, optionalSrvName, resolverList, bool, cidrList, duration, endpoint, hexBytes, hexOrAny, integer, requiredKey, number, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
 import { type ConfigProblem, type PathSegment, describeValue } from './problems';
 import { closestKey } from './suggest';
+import { DNS_KEYS_AT, dnsServiceSchema } from './dns-schema';
+import type { DnsServiceConfig } from './dns-types';
 export { NAME_PATTERN } from './fields';
 import {
   BALANCE_NAMES,
@@ -22,6 +24,8 @@ import {
 
 export const LOG_LEVELS: readonly LogConfig['level'][] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp'];
+/** Shown in the protocol error: dns services have their own schema (dns-schema.ts). */
+const PROTOCOL_CHOICES = [...PROTOCOLS, 'dns'] as const;
 export const DEFAULT_BALANCE: Record<Protocol, BalanceName> = { tcp: 'least-conn', udp: 'source-hash' };
 
 
@@ -46,12 +50,7 @@ function list<T extends z.ZodType>(item: T, what: string) {
 
 const logShape = { level: oneOf(LOG_LEVELS, 'info'), connections: bool(false) };
 const healthShape = {
-  enabled: bool(true),
-  interval: duration('2s', { positive: true }),
-  timeout: duration('1s', { positive: true }),
-  rise: integer(1, 100, 2),
-  fall: integer(1, 100, 3),
-  port: optionalInteger(1, 65535),
+  ...checkTimingShape,
   passiveFailures: integer(0, 1000, 3),
   passiveHold: duration('10s', { positive: true }),
   proxyProtocol: bool(false),
@@ -139,7 +138,7 @@ const discoveryShape = {
 };
 const serviceShape = {
   name: requiredName(),
-  protocol: oneOf(PROTOCOLS, 'tcp'),
+  protocol: oneOf(PROTOCOL_CHOICES, 'tcp') as ReturnType<typeof oneOf<Protocol>>,
   listen: endpoint(true),
   balance: optionalOneOf(BALANCE_NAMES),
   backends: list(mapping(backendShape, 'backend settings').transform(backendItem), 'backends'),
@@ -161,7 +160,29 @@ const rootShape = {
   log: mapping(logShape, 'log settings').prefault({}),
   shutdownTimeout: duration('30s'),
   services: list(
-    mapping(serviceShape, 'service settings').transform(
+    z.unknown().transform((v, ctx) => (isDnsService(v) ? viaSchema(dnsServiceSchema, v, ctx) : viaSchema(tcpUdpService, v, ctx))),
+    'services',
+  ),
+  admin: mapping(adminShape, 'admin settings').prefault({}),
+  peer: mapping(peerShape, 'peer settings').optional(),
+  discovery: mapping(discoveryShape, 'discovery settings')
+    .prefault({})
+    .transform((d, ctx) => {
+      const maxTtl = d.maxTtl ?? Math.max(d.interval, d.minTtl);
+      if (maxTtl < d.minTtl) ctx.addIssue({ code: 'custom', message: 'must not be shorter than discovery.minTtl', path: ['maxTtl'] });
+      return { ...d, maxTtl };
+    }),
+};
+
+// A service is tcp/udp or dns (GSLB); the protocol key picks the schema, the path stays services[i].
+const isDnsService = (v: unknown) => typeof v === 'object' && v !== null && (v as { protocol?: unknown }).protocol === 'dns';
+function viaSchema<T>(schema: z.ZodType<T>, v: unknown, ctx: z.RefinementCtx): T {
+  const r = schema.safeParse(v, { error: fallbackReason });
+  if (r.success) return r.data;
+  for (const issue of r.error.issues) ctx.addIssue({ ...issue } as Parameters<typeof ctx.addIssue>[0]);
+  return z.NEVER;
+}
+const tcpUdpService = mapping(serviceShape, 'service settings').transform(
       (s): ServiceConfig => ({
         name: s.name,
         protocol: s.protocol,
@@ -183,19 +204,7 @@ const rootShape = {
         acceptProxy: s.acceptProxy,
         udp: s.udp,
       }),
-    ),
-    'services',
-  ),
-  admin: mapping(adminShape, 'admin settings').prefault({}),
-  peer: mapping(peerShape, 'peer settings').optional(),
-  discovery: mapping(discoveryShape, 'discovery settings')
-    .prefault({})
-    .transform((d, ctx) => {
-      const maxTtl = d.maxTtl ?? Math.max(d.interval, d.minTtl);
-      if (maxTtl < d.minTtl) ctx.addIssue({ code: 'custom', message: 'must not be shorter than discovery.minTtl', path: ['maxTtl'] });
-      return { ...d, maxTtl };
-    }),
-};
+    );
 
 export const configSchema = z
   .strictObject(rootShape, {
@@ -216,9 +225,10 @@ export const configSchema = z
             ...(c.admin.token !== undefined && { token: c.admin.token }),
             ...(c.admin.maxConnections !== undefined && { maxConnections: c.admin.maxConnections }),
           },
-      services: c.services,
+      services: c.services.filter((s): s is ServiceConfig => s.protocol !== 'dns'),
+      ...(c.services.some((s) => s.protocol === 'dns') && { dns: c.services.filter((s): s is DnsServiceConfig => s.protocol === 'dns') }),
       // Only when some backend is looked up: the settings mean nothing otherwise.
-      ...(c.services.some((s) => s.discovery !== undefined) && { discovery: c.discovery }),
+      ...(c.services.some((s) => s.protocol !== 'dns' && s.discovery !== undefined) && { discovery: c.discovery }),
     }),
   );
 
@@ -235,6 +245,7 @@ const KEYS_AT: Record<string, readonly string[]> = {
   peer: Object.keys(peerShape),
   'services[].backends[]': Object.keys(backendShape),
   discovery: Object.keys(discoveryShape),
+  ...DNS_KEYS_AT,
 };
 
 export type SchemaResult = { ok: true; config: FulcrumConfig } | { ok: false; problems: ConfigProblem[] };

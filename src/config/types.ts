@@ -2,6 +2,9 @@
  * The normalized configuration: what the schema produces after defaults,
  * `${VAR}` substitution, duration and address parsing. Durations are in ms.
  */
+import type { DnsServiceConfig } from './dns-types';
+export type * from './dns-types';
+
 export type Protocol = 'tcp' | 'udp';
 export type BalanceName = 'round-robin' | 'least-conn' | 'source-hash' | 'random-two';
 export const BALANCE_NAMES: readonly BalanceName[] = ['round-robin', 'least-conn', 'source-hash', 'random-two'];
@@ -172,6 +175,8 @@ export interface FulcrumConfig {
   /** Active/standby pair; null when this node runs alone. */
   peer: PeerConfig | null;
   services: ServiceConfig[];
+  /** protocol: dns services (GSLB); absent when there are none. */
+  dns?: DnsServiceConfig[];
   /** Lookup settings of the discovery entries (always set by the schema). */
   discovery?: DiscoveryConfig;
 }

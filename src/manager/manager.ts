@@ -5,6 +5,7 @@ import { FulcrumError } from '../errors';
 import { rootLogger, setLogLevel, type Logger } from '../log';
 import { HealthFlag } from '../pool/backend';
 import { guarded, timerErrors } from '../timers';
+import { DnsServices } from '../dns/dns-services';
 import { VERSION } from '../version';
 import { diffServices } from './reload';
 import { Discovery } from '../discovery';
@@ -31,6 +32,8 @@ export class Manager implements ControlPlane {
   /** Services a reload removed or replaced: no longer accepting, finishing their sessions. */
   private readonly retiring = new Set<Service>();
   admin: AdminServer | null = null;
+  /** protocol: dns services (GSLB); they listen whatever the pair's role. */
+  readonly dns: DnsServices;
   /** The failover pair, when peer: is configured. */
   pair: Pair | null = null;
   adminAddress: Endpoint | null = null;
@@ -50,6 +53,7 @@ export class Manager implements ControlPlane {
     this.discovery = new Discovery(config.discovery, log, (source) => {
       for (const s of this.services) if (s.follows(source)) void s.discoveryChanged();
     });
+    this.dns = new DnsServices(log);
   }
 
   static async start(given: FulcrumConfig, options: { configFile?: string; log?: Logger } = {}): Promise<Manager> {
@@ -62,6 +66,7 @@ export class Manager implements ControlPlane {
       // In a pair the listeners wait for the node to become MASTER (standby: closed).
       const listen = config.peer === null || config.peer.standby === 'open';
       for (const sc of config.services) manager.services.push(await manager.startService(sc, listen));
+      await manager.dns.start(config.dns ?? []);
       if (config.peer !== null) {
         manager.pair = new Pair(config.peer, () => manager.services, manager.log);
         await manager.pair.start();
@@ -76,6 +81,7 @@ export class Manager implements ControlPlane {
     } catch (err) {
       manager.discovery.stop();
       await manager.pair?.stop();
+      manager.dns.stop();
       for (const s of manager.services) {
         s.stop();
         s.proxy.stopAccepting();
@@ -121,10 +127,13 @@ export class Manager implements ControlPlane {
       peer: this.pair?.status() ?? null,
       timerErrors: timerErrors.total,
       udpKernel: this.services.some((s) => s.udp !== null) ? readUdpKernelStats() : null,
+      dns: this.dns.list.map((d) => d.status()),
     };
   }
 
   backendAction(serviceName: string, backendName: string, action: BackendAction): BackendStatus {
+    const dns = this.dns.get(serviceName);
+    if (dns !== undefined) return dns.act(backendName, action);
     const { service, backend } = this.lookup(serviceName, backendName);
     if (backend.health & HealthFlag.Removed) {
       throw new FulcrumError('ERR_FULCRUM_BAD_REQUEST', `backend "${backend.name}" of service "${service.name}" was removed by a reload and is draining; it cannot be changed`);
@@ -138,6 +147,7 @@ export class Manager implements ControlPlane {
     if (!Number.isInteger(weight) || weight < 0 || weight > 1000) {
       throw new FulcrumError('ERR_FULCRUM_BAD_REQUEST', `weight must be an integer between 0 and 1000 (got ${JSON.stringify(weight)})`);
     }
+    if (this.dns.get(serviceName) !== undefined) throw new FulcrumError('ERR_FULCRUM_BAD_REQUEST', `service "${serviceName}" is a dns service: member weights are set in the config (reload to change them)`);
     const { service, backend } = this.lookup(serviceName, backendName);
     backend.weight = weight;
     service.pool.refresh(true);
@@ -174,6 +184,17 @@ export class Manager implements ControlPlane {
     const started: Service[] = [];
     try {
       for (const sc of plan.start) started.push(await this.startService(sc));
+    } catch (err) {
+      found.discard();
+      for (const s of started) {
+        s.stop();
+        s.proxy.stopAccepting();
+      }
+      throw err;
+    }
+    try {
+      const dns = await this.dns.apply(next.dns ?? []);
+      for (const key of ['servicesAdded', 'servicesRemoved', 'servicesChanged'] as const) plan.report[key].push(...dns[key]);
     } catch (err) {
       found.discard();
       for (const s of started) {
@@ -231,6 +252,7 @@ export class Manager implements ControlPlane {
     // Hand over first: priority-0 adverts let the peer take the services at once.
     await this.pair?.stop();
     this.discovery.stop();
+    this.dns.stop();
     const all = () => [...this.services, ...this.retiring];
     const live = () => all().reduce((n, s) => n + s.proxy.sessions.size, 0);
     for (const s of all()) {

@@ -1,5 +1,6 @@
 import type { PeerStatus } from './peer/peer';
 import type { UdpKernelStats } from './udp-kernel-stats';
+import type { DnsServiceStatus } from '../dns/status';
 
 /**
  * The JSON shapes of `GET /status` and of the control plane the admin API
@@ -108,6 +109,8 @@ export interface StatusReport {
   timerErrors: number;
   /** Kernel UDP buffer drops (host-wide, Linux); null without a UDP service or without /proc. */
   udpKernel?: UdpKernelStats | null;
+  /** protocol: dns services (GSLB): records, what each answers now and why, members, query counts. */
+  dns?: DnsServiceStatus[];
 }
 
 export type BackendAction = 'drain' | 'enable' | 'disable';

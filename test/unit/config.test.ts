@@ -501,7 +501,7 @@ services:
       'log.connections: must be true or false (got "yes")',
       'shutdownTimeout: 30 has no unit: write a string with one of ms, s, m, h (e.g. "30s" or "30ms")',
       'services[0].name: "bad name" may contain only letters, digits, "_", "." and "-"',
-      'services[0].protocol: must be one of tcp, udp (got "sctp")',
+      'services[0].protocol: must be one of tcp, udp, dns (got "sctp")',
       'services[0].listen: "db.local:80": "db.local" is a hostname; only IP addresses are allowed here (backends may use hostnames)',
       'services[0].balance: must be one of round-robin, least-conn, source-hash, random-two (got "fastest")',
       'services[0].backends[0].weight: must be an integer between 0 and 1000 (got 1001)',
@@ -664,6 +664,6 @@ describe('examples', () => {
 
   test.each(files)('examples/%s is valid', (file) => {
     const config = loadConfigFile(path.join(dir, file), { FULCRUM_ADMIN_TOKEN: 'example-token', FULCRUM_PEER_KEY: 'example-peer-key-0123456789' });
-    expect(config.services.length).toBeGreaterThan(0);
+    expect(config.services.length + (config.dns?.length ?? 0)).toBeGreaterThan(0);
   });
 });
