@@ -95,7 +95,7 @@ function serviceLine(s: ServiceStatus): string {
   return `${s.name}: ${s.protocol} ${s.listen}, ${s.balance}, ${s.active} active, ${s.accepted} accepted, ${rejected}`;
 }
 
-const HEADER = ['SERVICE', 'BACKEND', 'STATE', 'WEIGHT', 'ACTIVE', 'TOTAL', 'FAILURES', 'P99 CONNECT'];
+const HEADER = ['SERVICE', 'BACKEND', 'STATE', 'WEIGHT', 'ACTIVE', 'TOTAL', 'FAILURES', 'P99 CONNECT', 'CHECK'];
 /** Numbers read best right-aligned. */
 const RIGHT = new Set(['WEIGHT', 'ACTIVE', 'TOTAL', 'FAILURES', 'P99 CONNECT']);
 
@@ -108,8 +108,9 @@ export function formatStatus(report: StatusReport): string {
   for (const s of report.services) {
     for (const b of s.backends) {
       const name = b.name === b.address ? b.name : `${b.name} (${b.address})`;
-      const state = b.backup ? `${b.state} (backup)` : b.state;
-      rows.push([s.name, name, state, formatWeight(b), String(b.active), String(b.total), String(b.connectFailures), formatMs(b.connectTime)]);
+      const damped = b.dampedMs != null ? `${b.state} (${Math.ceil(b.dampedMs / 1000)}s left)` : b.state;
+      const state = b.backup ? `${damped} (backup)` : damped;
+      rows.push([s.name, name, state, formatWeight(b), String(b.active), String(b.total), String(b.connectFailures), formatMs(b.connectTime), checkText(b)]);
     }
   }
   if (rows.length > 0) out.push(...alignTable([HEADER, ...rows]), '');
@@ -117,6 +118,12 @@ export function formatStatus(report: StatusReport): string {
   for (const s of report.services) out.push(serviceLine(s));
   out.push(`peer: ${describePeer(report.peer)}`);
   return `${out.join('\n')}\n`;
+}
+
+/** The last check's result text, and the agent's: `redis role:master; agent ready 75%`; `-` without checks. */
+function checkText(b: BackendStatus): string {
+  const parts = [b.health?.result, b.agent == null ? undefined : (b.agent.result ?? 'agent -')].filter((p) => p != null);
+  return parts.length === 0 ? '-' : parts.join('; ');
 }
 
 function alignTable(rows: string[][]): string[] {

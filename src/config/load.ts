@@ -11,6 +11,7 @@ import { FulcrumError, isFulcrumError } from '../errors';
 import { type Env, substituteEnv } from './env';
 import { formatProblem, isUnder, sortProblems } from './problems';
 import { checkAdminExposure, checkProtocolKeys, checkUniqueness } from './rules';
+import { checkHealthTypes } from './checks';
 import { applySchema } from './schema';
 import type { FulcrumConfig } from './types';
 
@@ -77,6 +78,7 @@ export function validateConfig(raw: unknown, env: Env = process.env): FulcrumCon
     ...(schema.ok ? [] : schema.problems.filter(notFromEnv)),
     ...checkUniqueness(doc).filter(notFromEnv),
     ...checkProtocolKeys(doc).filter(notFromEnv),
+    ...checkHealthTypes(doc).filter(notFromEnv),
     ...(schema.ok ? checkAdminExposure(schema.config) : []),
   ]);
   if (problems.length === 0 && schema.ok) return schema.config;

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { REQUIRED, bool, cidrList, duration, endpoint, hexBytes, hexOrAny, integer, requiredKey, number, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
 import { type ConfigProblem, type PathSegment, describeValue } from './problems';
 import { closestKey } from './suggest';
+import { agentShape, checkShape, dampingShape, normalizeAgent, withChecks } from './checks';
 export { NAME_PATTERN } from './fields';
 import {
   BALANCE_NAMES,
@@ -54,6 +55,8 @@ const healthShape = {
   passiveFailures: integer(0, 1000, 3),
   proxyProtocol: bool(false),
   udpProbe: mapping({ send: hexBytes(), expect: hexOrAny() }, 'udp probe settings').optional(),
+  ...checkShape,
+  damping: mapping(dampingShape, 'damping settings').optional(),
 };
 const udpShape = {
   idleTimeout: duration('60s', { positive: true }),
@@ -126,7 +129,8 @@ const serviceShape = {
   timeouts: mapping(timeoutsShape, 'timeouts').prefault({}),
   retries: integer(0, 10, 2),
   maxConnections: integer(1, undefined, 10000),
-  health: mapping(healthShape, 'health-check settings').prefault({}),
+  health: mapping(healthShape, 'health-check settings').prefault({}).transform(withChecks),
+  agent: mapping(agentShape, 'agent-check settings').optional(),
   slowStart: duration('0s'),
   drainTimeout: duration('5m'),
   onBackendDown: oneOf(['keep', 'close'] as const, 'keep'),
@@ -161,6 +165,7 @@ const rootShape = {
         proxyProtocol: s.proxyProtocol ?? null,
         acceptProxy: s.acceptProxy,
         udp: s.udp,
+        ...(s.agent !== undefined && { agent: normalizeAgent(s.agent) }),
       }),
     ),
     'services',
@@ -193,6 +198,8 @@ const KEYS_AT: Record<string, readonly string[]> = {
   'services[]': Object.keys(serviceShape),
   'services[].timeouts': Object.keys(timeoutsShape),
   'services[].health': Object.keys(healthShape),
+  'services[].health.damping': Object.keys(dampingShape),
+  'services[].agent': Object.keys(agentShape),
   'services[].perSource': Object.keys(perSourceShape),
   'services[].udp': Object.keys(udpShape),
   admin: Object.keys(adminShape),

@@ -1,20 +1,23 @@
 import { createBalancer } from '../balancer';
 import type { Balancer } from '../balancer/balancer';
-import type { BackendConfig, Endpoint, HealthConfig, ProxyProtocolVersion, ServiceConfig } from '../config/types';
+import type { AgentConfig, BackendConfig, Endpoint, HealthConfig, ProxyProtocolVersion, ServiceConfig } from '../config/types';
 import type { Logger } from '../log';
 import { Backend, HealthFlag } from '../pool/backend';
 import { Pool } from '../pool/pool';
 import { TcpProxy } from '../proxy/tcp-proxy';
 import { BackendStates } from './backend-states';
 import { HealthChecker } from './health/checker';
-import { tcpProbe } from './health/tcp-probe';
-import { udpProbe } from './health/udp-probe';
+import { realClock, type Clock } from './health/clock';
+import { CheckAgent, type AgentInfo } from './health/check-agent';
+import { FlapDamper } from './health/damping';
+import { checkLabel, isWriterCheck, probeFor, type CheckLabel } from './health/probes';
+import { SingleWriter } from './health/single-writer';
+import type { ProbeResult } from './health/tcp-probe';
 import type { DataPlane } from '../proxy/data-plane';
 import { UdpProxy } from '../proxy/udp-proxy';
 import { SlowStart } from './slow-start';
 import { Acl } from '../admission/acl';
 import { SourceLimiter } from '../admission/source-limiter';
-import { encodeV2 } from '../proxy/proxy-protocol';
 
 /**
  * One configured service: its pool, its balancer (rebuilt whenever the pool's
@@ -34,14 +37,20 @@ export class Service {
   readonly states: BackendStates;
   private readonly slowStart: SlowStart;
   private checker: HealthChecker | null = null;
+  /** health.type role: master / primary: at most one backend passes (split-brain guard). */
+  private writer: SingleWriter<Backend> | null = null;
+  private damper: FlapDamper<Backend> | null = null;
+  private agent: CheckAgent | null = null;
+  private readonly clock: Clock;
   /** Backends that had a first health verdict (later ones are recoveries: slow start). Kept across reloads. */
   private readonly verdictSeen = new Set<Backend>();
   private readonly log: Logger;
   /** The bound address (port resolved when the config asked for port 0). */
   address: Endpoint | null = null;
 
-  constructor(config: ServiceConfig, options: { logConnections: boolean; log: Logger }) {
+  constructor(config: ServiceConfig, options: { logConnections: boolean; log: Logger; clock?: Clock }) {
     this.name = config.name;
+    this.clock = options.clock ?? realClock;
     this.config = config;
     this.log = options.log.child({ service: config.name });
     this.pool = new Pool(config.backends);
@@ -88,14 +97,19 @@ export class Service {
       for (const b of this.pool.backends) this.pool.setHealth(b, b.health | HealthFlag.FailedActiveCheck);
       this.checker = this.createChecker(config.health);
     }
+    this.agent = this.createAgent(config.agent);
     this.balancer.rebuild(this.pool.usable);
   }
 
   /** The first round of health checks; bounded by the timeout. The manager opens the listener after it. */
   async startChecks(): Promise<void> {
-    if (this.checker === null) return;
+    if (this.checker === null) {
+      for (const b of this.pool.backends) this.agent?.add(b);
+      return;
+    }
     for (const b of this.pool.backends) this.checker.add(b);
     await this.checker.firstRound();
+    for (const b of this.pool.backends) this.agent?.add(b);
   }
 
   /** Open the listener (again, after a failover pair made this node master); no-op when open. */
@@ -113,6 +127,8 @@ export class Service {
   /** Stop health checks and timers (the proxy is stopped by the manager). */
   stop(): void {
     this.checker?.stop();
+    this.damper?.stop();
+    this.agent?.stop();
     this.slowStart.stop();
     this.states.stop();
   }
@@ -155,8 +171,15 @@ export class Service {
       this.balancer = balancer;
       this.proxy.balancer = balancer;
     }
+    if (JSON.stringify(next.agent) !== JSON.stringify(prev.agent)) {
+      this.agent?.stop();
+      this.agent = this.createAgent(next.agent);
+      for (const b of this.pool.backends) if (!(b.health & HealthFlag.Removed)) this.agent?.add(b);
+    }
     if (JSON.stringify(next.health) !== JSON.stringify(prev.health)) {
       this.checker?.stop();
+      this.damper?.stop();
+      for (const b of this.pool.backends) this.states.update(b, 0, HealthFlag.Damped);
       this.checker = next.health.enabled && canCheck(next) ? this.createChecker(next.health) : null;
       for (const b of this.pool.backends) {
         if (this.checker !== null && !(b.health & HealthFlag.Removed)) {
@@ -201,11 +224,15 @@ export class Service {
       if (this.checker !== null) b.health = HealthFlag.FailedActiveCheck;
       this.pool.add(b);
       this.checker?.add(b);
+      this.agent?.add(b);
       added.push(b);
     }
     if (this.checker !== null && added.length > 0) await this.checker.firstRound(added);
     for (const b of removed) {
       this.checker?.remove(b);
+      this.agent?.remove(b);
+      this.writer?.release(b);
+      this.damper?.forget(b);
       this.states.retire(b, () => this.pool.delete(b));
     }
   }
@@ -214,38 +241,72 @@ export class Service {
   private readd(b: Backend): void {
     this.states.unretire(b);
     this.checker?.add(b);
+    this.agent?.add(b);
   }
 
   private createChecker(health: HealthConfig): HealthChecker {
     const seen = this.verdictSeen;
-    // Health checks never send a PROXY header unless asked: then a LOCAL one (no client behind it).
-    const greeting = health.proxyProtocol ? encodeV2(null) : undefined;
-    return new HealthChecker({
+    this.writer = isWriterCheck(health) ? new SingleWriter<Backend>() : null;
+    this.damper = health.damping === undefined ? null : this.createDamper(health);
+    const probe = probeFor(health, this.config.protocol);
+    const checker: HealthChecker = new HealthChecker({
       interval: health.interval,
       timeout: health.timeout,
       rise: health.rise,
       fall: health.fall,
-      probe: (b) => this.probe(b, health, greeting),
+      clock: this.clock,
+      probe: this.writer === null ? probe : (b) => probe(b).then((r) => this.guardWriter(b, r, checker)),
       onChange: (b, up, reason) => {
         // The first verdict of a backend is not a recovery: no slow-start ramp at process start.
         const isFirst = !seen.has(b);
         seen.add(b);
+        if (!isFirst) this.damper?.record(b);
         if (up) this.states.update(b, 0, HealthFlag.FailedActiveCheck | HealthFlag.FailedPassiveCheck, !isFirst);
         else {
+          this.writer?.release(b);
           this.states.update(b, HealthFlag.FailedActiveCheck, 0);
           this.log.warn({ backend: b.name, reason }, 'health check: backend down');
         }
       },
     });
+    return checker;
   }
 
-  /** TCP connect (to health.port if set); UDP services without a port send health.udpProbe. */
-  private probe(b: Backend, health: HealthConfig, greeting: Buffer | undefined) {
-    const udpProbeSpec = health.udpProbe;
-    if (this.config.protocol === 'udp' && health.port === undefined && udpProbeSpec !== undefined) {
-      return udpProbe(b.address, udpProbeSpec.send, udpProbeSpec.expect, health.timeout);
+  /** A passing writer check fails while another backend holds the role (see SingleWriter). */
+  private guardWriter(b: Backend, r: ProbeResult, checker: HealthChecker): ProbeResult {
+    const writer = this.writer!;
+    if (!r.ok) {
+      // A holder that never came up (or is already down) gives the role back at its first failure.
+      if (checker.verdict(b) !== true) writer.release(b);
+      return r;
     }
-    return tcpProbe(b.address, health.port, health.timeout, greeting);
+    const holder = writer.claim(b);
+    return holder === null ? r : { ok: false, reason: `${r.text ?? 'ok'}; ${holder.name} holds the role` };
+  }
+
+  private createDamper(health: HealthConfig): FlapDamper<Backend> {
+    return new FlapDamper<Backend>(
+      health.damping!,
+      this.clock,
+      (b, holdMs) => {
+        this.states.update(b, HealthFlag.Damped, 0);
+        this.log.warn({ backend: b.name, holdMs }, 'flap damping: backend held down');
+      },
+      (b) => {
+        this.states.update(b, 0, HealthFlag.Damped);
+        this.log.info({ backend: b.name }, 'flap damping: hold over');
+      },
+    );
+  }
+
+  private createAgent(agent: AgentConfig | null | undefined): CheckAgent | null {
+    if (agent === null || agent === undefined) return null;
+    return new CheckAgent(agent, this.clock, {
+      update: (b, set, clear) => this.states.update(b, set, clear),
+      weightsChanged: () => {
+        this.balancer.weightsChanged?.();
+      },
+    });
   }
 
   /** Passive checks: `passiveFailures` connect failures in a row mark a backend down at once; active checks bring it back. */
@@ -255,11 +316,17 @@ export class Service {
     if (b.health & HealthFlag.FailedPassiveCheck) return;
     this.states.update(b, HealthFlag.FailedPassiveCheck, 0);
     this.checker.passiveDown(b);
+    this.writer?.release(b);
     this.log.warn({ backend: b.name, failures: b.consecutiveFailures }, 'passive check: backend down');
   }
 
   healthInfo(b: Backend) {
     return this.checker?.info(b);
+  }
+
+  /** The check type (fulcrum_check_result's label), the agent's last report and the damping hold left. */
+  checkDetails(b: Backend): { type: CheckLabel; agent: AgentInfo | null; dampedMs: number | null } {
+    return { type: checkLabel(this.config.health, this.config.protocol), agent: this.agent?.info(b) ?? null, dampedMs: this.damper?.remaining(b) ?? null };
   }
 }
 

@@ -12,6 +12,12 @@ export enum HealthFlag {
   Draining = 1 << 2,
   DisabledByOperator = 1 << 3,
   Removed = 1 << 4,
+  /** The backend's agent said drain / maint / down (agent check). */
+  AgentDrain = 1 << 5,
+  AgentMaint = 1 << 6,
+  AgentDown = 1 << 7,
+  /** Held down by flap damping. */
+  Damped = 1 << 8,
 }
 
 /**
@@ -30,6 +36,9 @@ export class Backend {
   health = 0;
   /** Slow start: the share of `weight` in force, ramped from ~0 to 1 by the service after a recovery. */
   rampFactor = 1;
+  /** Agent check: `N%` scales the weight (0..1); `weight:N` replaces it (null = the configured weight). */
+  agentScale = 1;
+  agentWeight: number | null = null;
 
   /** Sessions connecting to or spliced to this backend. */
   active = 0;
@@ -59,6 +68,6 @@ export class Backend {
 
   /** The weight the balancers use: a plain product, cheap enough to read on every pick. */
   get effectiveWeight(): number {
-    return this.weight * this.rampFactor;
+    return (this.agentWeight ?? this.weight) * this.agentScale * this.rampFactor;
   }
 }
