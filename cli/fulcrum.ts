@@ -6,6 +6,7 @@ import { VERSION } from '../src/version';
 import { runCommand, validateCommand } from './run';
 import { demoCommand } from './demo';
 import { registerAdminCommands } from './status';
+import { registerAgentCommand } from './agent';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 invalid config or arguments. */
 export const EXIT_OK = 0;
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
     .action(demoCommand);
 
   registerAdminCommands(program);
+  registerAgentCommand(program);
 
   return program;
 }
