@@ -123,7 +123,7 @@ export function checkHealthTypes(raw: unknown): ConfigProblem[] {
     if ((type === 'redis' || type === 'postgres') && typeof health.role === 'string' && !(ROLES[type] as readonly string[]).includes(health.role)) {
       problems.push({ path: at('role'), reason: `must be one of ${ROLES[type].join(', ')} for type: ${type} (got "${health.role}")` });
     }
-    if (typeof health.path === 'string' && !health.path.startsWith('/')) problems.push({ path: at('path'), reason: `must start with "/" (got "${health.path}")` });
+    if (type === 'http' && typeof health.path === 'string' && !health.path.startsWith('/')) problems.push({ path: at('path'), reason: `must start with "/" (got "${health.path}")` });
     if (type !== 'tcp' && service.protocol === 'udp' && health.port === undefined) {
       problems.push({ path: at('type'), reason: `a ${type} check of a udp service needs health.port (the TCP port it answers on)` });
     }
