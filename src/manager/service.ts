@@ -172,13 +172,15 @@ export class Service {
       this.proxy.balancer = balancer;
     }
     if (JSON.stringify(next.agent) !== JSON.stringify(prev.agent)) {
-      this.agent?.stop();
+      // Removed: what the agents said is undone. Changed: it holds until the new settings' first answers.
+      this.agent?.stop(next.agent == null);
       this.agent = this.createAgent(next.agent);
       for (const b of this.pool.backends) if (!(b.health & HealthFlag.Removed)) this.agent?.add(b);
     }
     if (JSON.stringify(next.health) !== JSON.stringify(prev.health)) {
       this.checker?.stop();
       this.damper?.stop();
+      [this.damper, this.writer] = [null, null];
       for (const b of this.pool.backends) this.states.update(b, 0, HealthFlag.Damped);
       this.checker = next.health.enabled && canCheck(next) ? this.createChecker(next.health) : null;
       for (const b of this.pool.backends) {

@@ -76,7 +76,7 @@ log: { level: silent }
     return [count.get(HOSTS[0]), count.get(HOSTS[1])];
   };
   await until(() => status(0).agent?.result === 'agent ready 100%' && status(1).agent?.result === 'agent ready 100%', 10_000);
-  return { h, agents, status, say, picks, backend: (i: number) => h.manager.services[0].pool.backends[i] };
+  return { h, text, agents, status, say, picks, backend: (i: number) => h.manager.services[0].pool.backends[i] };
 }
 
 test('a percentage scales the weight and weight:N replaces it, as seen in the picks', async () => {
@@ -133,4 +133,15 @@ test('garbage, a silent agent and an unreachable one change nothing; fulcrum_che
   const metrics = (await renderMetrics(t.h.manager.status())).body;
   expect(metrics).toContain('fulcrum_check_result{service="web",backend="a",type="agent"} 0');
   expect(metrics).toContain('fulcrum_check_result{service="web",backend="b",type="agent"} 1');
+});
+
+test('a reload that changes agent settings keeps what the agent said; one that removes agent: undoes it', async () => {
+  expect.assertions(3);
+  const t = await setup();
+  await t.say('drain 50%');
+  await t.h.manager.apply(parseConfigText(t.text.replace('interval: 100ms, timeout: 300ms', 'interval: 150ms, timeout: 300ms')));
+  expect(t.status(0)).toMatchObject({ state: 'draining', effectiveWeight: 5 });
+  await t.h.manager.apply(parseConfigText(t.text.replace(/ {4}agent: .*\n/, '')));
+  expect(t.status(0)).toMatchObject({ state: 'up', effectiveWeight: 10, agent: null });
+  expect(await t.picks(4)).toEqual([2, 2]);
 });

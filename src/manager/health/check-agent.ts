@@ -60,8 +60,12 @@ export class CheckAgent {
     this.reset(backend);
   }
 
-  stop(): void {
-    for (const b of this.checker.backends()) this.remove(b);
+  /** Stop every check; with `reset`, also undo what the agents said (a reload removed `agent:`). */
+  stop(reset = false): void {
+    for (const b of this.checker.backends()) {
+      if (reset) this.remove(b);
+      else this.checker.remove(b);
+    }
   }
 
   info(backend: Backend): AgentInfo | null {
