@@ -50,13 +50,19 @@ log: { level: silent }
   return { h, port: h.addresses.get('cache')!.port, svc: h.manager.services[0] };
 }
 
+/** A master and a replica linked to it. */
+async function masterAndReplica(): Promise<[RedisServer, RedisServer]> {
+  const a = await redis();
+  const b = await redis(['--replicaof', '127.0.0.1', String(a.port)]);
+  await eventually('replica linked', async () => (await b.cli('INFO', 'replication')).includes('master_link_status:up'));
+  return [a, b];
+}
+
 const result = (h: FulcrumHandle, i: number) => h.manager.status().services[0].backends[i];
 
 test('role: master picks the master; a swap moves traffic within fall x interval; a second master is held down (split brain)', async () => {
   expect.assertions(12);
-  const a = await redis();
-  const b = await redis(['--replicaof', '127.0.0.1', String(a.port)]);
-  await eventually('replica linked', async () => (await b.cli('INFO', 'replication')).includes('master_link_status:up'));
+  const [a, b] = await masterAndReplica();
 
   const { h, port, svc } = await fulcrumFor([a.port, b.port], 'master');
   const [ba, bb] = svc.pool.backends;
@@ -73,17 +79,16 @@ test('role: master picks the master; a swap moves traffic within fall x interval
   const t0 = Date.now();
   await a.cli('REPLICAOF', '127.0.0.1', String(b.port));
   await eventually('traffic follows to b', async () => bb.usable && !ba.usable);
-  // fall + rise checks, each interval ±10 %, plus one interval of phase and slack for a loaded machine.
-  expect(Date.now() - t0).toBeLessThan((FALL + RISE + 1) * INTERVAL * 1.1 + 3000);
+  // Expected: fall + rise checks plus up to one interval of phase (~1 s here). The bound only says the checks
+  // drove it (not a timing goal): generous, for a loaded machine.
+  expect(Date.now() - t0).toBeLessThan((FALL + RISE + 1) * INTERVAL * 1.1 + 10_000);
   expect(await servedBy(port)).toBe(b.port);
   expect(result(h, 0).health?.result).toMatch(/^redis role:slave/);
 });
 
 test('a restarted old master that comes back as master (no replicaof) is held down while the current master is up', async () => {
   expect.assertions(4);
-  const a = await redis();
-  const b = await redis(['--replicaof', '127.0.0.1', String(a.port)]);
-  await eventually('replica linked', async () => (await b.cli('INFO', 'replication')).includes('master_link_status:up'));
+  const [a, b] = await masterAndReplica();
   const { h, port, svc } = await fulcrumFor([a.port, b.port], 'master');
   const [ba, bb] = svc.pool.backends;
   // The master dies; the replica is promoted (as Sentinel would), and traffic moves to it.
