@@ -36,9 +36,8 @@ export class Backend {
   health = 0;
   /** Slow start: the share of `weight` in force, ramped from ~0 to 1 by the service after a recovery. */
   rampFactor = 1;
-  /** Agent check: `N%` scales the weight (0..1); `weight:N` replaces it (null = the configured weight). */
+  /** Agent check: `N%` → N/100; `weight:N` → N / weight (recomputed at each report). 1 without an agent. */
   agentScale = 1;
-  agentWeight: number | null = null;
 
   /** Sessions connecting to or spliced to this backend. */
   active = 0;
@@ -68,6 +67,6 @@ export class Backend {
 
   /** The weight the balancers use: a plain product, cheap enough to read on every pick. */
   get effectiveWeight(): number {
-    return (this.agentWeight ?? this.weight) * this.agentScale * this.rampFactor;
+    return this.weight * this.rampFactor * this.agentScale;
   }
 }

@@ -83,9 +83,8 @@ export class CheckAgent {
 
   private reset(b: Backend): void {
     this.effects.update(b, 0, ADMIN_FLAGS | HealthFlag.AgentDown);
-    if (b.agentScale !== 1 || b.agentWeight !== null) {
+    if (b.agentScale !== 1) {
       b.agentScale = 1;
-      b.agentWeight = null;
       this.effects.weightsChanged();
     }
   }
@@ -93,8 +92,10 @@ export class CheckAgent {
 
 /**
  * One understood line → the backend. The latest weight word wins (`75%` scales
- * the configured weight, `weight:N` replaces it); `drain`, `maint` and `down`
- * hold until the agent says `ready` / `up`; `maxconn:N` caps sessions.
+ * the configured weight, `weight:N` replaces it: as a scale of the configured
+ * weight, so effectiveWeight stays a plain product on the pick path; an
+ * operator's weight 0 stays 0); `drain`, `maint` and `down` hold until the
+ * agent says `ready` / `up`; `maxconn:N` caps sessions.
  */
 export function applyReport(b: Backend, report: AgentReport, effects: AgentEffects): void {
   let set = 0;
@@ -106,10 +107,9 @@ export function applyReport(b: Backend, report: AgentReport, effects: AgentEffec
   else if (report.operational === 'down') set |= HealthFlag.AgentDown;
   if (set !== 0 || clear !== 0) effects.update(b, set, clear);
   if (report.maxconn !== undefined) b.maxConnections = report.maxconn;
-  const [scale, weight] = report.weight !== undefined ? [1, report.weight] : report.percent !== undefined ? [report.percent / 100, null] : [b.agentScale, b.agentWeight];
-  if (scale !== b.agentScale || weight !== b.agentWeight) {
+  const scale = report.weight !== undefined ? (b.weight > 0 ? report.weight / b.weight : 1) : report.percent !== undefined ? report.percent / 100 : b.agentScale;
+  if (scale !== b.agentScale) {
     b.agentScale = scale;
-    b.agentWeight = weight;
     effects.weightsChanged();
   }
 }
