@@ -61,7 +61,7 @@ export const checkShape = {
 };
 
 export const agentShape = {
-  port: integer(1, 65535, 0),
+  port: integer(1, 65535, 0), // 0 only when missing: checkHealthTypes reports it as required
   interval: duration('2s', { positive: true }),
   timeout: duration('1s', { positive: true }),
 };
