@@ -27,8 +27,10 @@ export function weightFor(cpuPercent: number, policy: AgentPolicy): number {
  * whether the service on it works is the health check's business, not the agent's.
  */
 export function agentLine(load: HostLoad, policy: AgentPolicy): string {
-  const weight = weightFor(load.cpuPercent, policy);
-  const figures = `cpu ${Math.round(load.cpuPercent)}% mem ${Math.round(load.memAvailablePercent)}% load ${load.load1.toFixed(2)}/${load.cpus}`;
+  // The weight comes from the CPU figure as shown, so a line is consistent with itself.
+  const cpu = Math.round(load.cpuPercent);
+  const weight = weightFor(cpu, policy);
+  const figures = `cpu ${cpu}% mem ${Math.round(load.memAvailablePercent)}% load ${load.load1.toFixed(2)}/${load.cpus}`;
   const why: string[] = [];
   if (load.memAvailablePercent < policy.memFloor) why.push(`mem ${Math.round(load.memAvailablePercent)}% < ${policy.memFloor}%`);
   if (policy.loadMax > 0 && load.load1 / load.cpus > policy.loadMax) why.push(`load ${(load.load1 / load.cpus).toFixed(2)}/cpu > ${policy.loadMax}`);

@@ -103,6 +103,8 @@ describe('fulcrum agent: figures and thresholds', () => {
     expect(agentLine({ ...load, memAvailablePercent: 3 }, DEFAULT_POLICY)).toBe('up drain 55% #mem 3% < 5%; cpu 85% mem 3% load 1.50/2');
     expect(agentLine({ ...load, load1: 5 }, DEFAULT_POLICY)).toBe('up drain 55% #load 2.50/cpu > 2; cpu 85% mem 40% load 5.00/2');
     expect(agentLine({ ...load, load1: 5 }, { ...DEFAULT_POLICY, loadMax: 0 })).toBe('up ready 55% #cpu 85% mem 40% load 5.00/2');
+    // The weight follows the figure as shown (86.6 → "87%" → 49), never a hidden decimal (86.6 → 50).
+    expect(agentLine({ ...load, cpuPercent: 86.6 }, DEFAULT_POLICY)).toBe('up ready 49% #cpu 87% mem 40% load 1.50/2');
     // What fulcrum reads back from it: a state, a weight and the figures as the reason.
     expect(parseAgentLine(agentLine(load, DEFAULT_POLICY))).toEqual({ operational: 'up', admin: 'ready', percent: 55, reason: 'cpu 85% mem 40% load 1.50/2' });
   });
