@@ -7,6 +7,7 @@ import { runCommand, validateCommand } from './run';
 import { demoCommand } from './demo';
 import { registerAdminCommands } from './status';
 import { registerDiffCommand } from './diff';
+import { registerAgentCommand } from './agent';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 invalid config or arguments. */
 export const EXIT_OK = 0;
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
 
   registerAdminCommands(program);
   registerDiffCommand(program);
+  registerAgentCommand(program);
 
   return program;
 }

@@ -104,7 +104,7 @@ function discoveryLine(d: NonNullable<ServiceStatus['discovery']>[number]): stri
   return `  ${d.source}: ${d.found.length} backend${d.found.length === 1 ? '' : 's'}, ${age}, lookups ${counts || 'none'}${failing}`;
 }
 
-const HEADER = ['SERVICE', 'BACKEND', 'STATE', 'WEIGHT', 'ACTIVE', 'TOTAL', 'FAILURES', 'P99 CONNECT'];
+const HEADER = ['SERVICE', 'BACKEND', 'STATE', 'WEIGHT', 'ACTIVE', 'TOTAL', 'FAILURES', 'P99 CONNECT', 'CHECK'];
 /** Numbers read best right-aligned. */
 const RIGHT = new Set(['WEIGHT', 'ACTIVE', 'TOTAL', 'FAILURES', 'P99 CONNECT']);
 
@@ -117,8 +117,9 @@ export function formatStatus(report: StatusReport): string {
   for (const s of report.services) {
     for (const b of s.backends) {
       const name = b.name === b.address ? b.name : `${b.name} (${b.address})`;
-      const state = b.backup ? `${b.state} (backup)` : b.state;
-      rows.push([s.name, name, state, formatWeight(b), String(b.active), String(b.total), String(b.connectFailures), formatMs(b.connectTime)]);
+      const damped = b.dampedMs != null ? `${b.state} (${Math.ceil(b.dampedMs / 1000)}s left)` : b.state;
+      const state = b.backup ? `${damped} (backup)` : damped;
+      rows.push([s.name, name, state, formatWeight(b), String(b.active), String(b.total), String(b.connectFailures), formatMs(b.connectTime), checkText(b)]);
     }
   }
   if (rows.length > 0) out.push(...alignTable([HEADER, ...rows]), '');
@@ -127,6 +128,12 @@ export function formatStatus(report: StatusReport): string {
   out.push(...formatDnsStatus(report.dns ?? []));
   out.push(`peer: ${describePeer(report.peer)}`);
   return `${out.join('\n')}\n`;
+}
+
+/** The last check's result text, and the agent's: `redis role:master; agent ready 75%`; `-` without checks. */
+function checkText(b: BackendStatus): string {
+  const parts = [b.health?.result, b.agent == null ? undefined : (b.agent.result ?? 'agent -')].filter((p) => p != null);
+  return parts.length === 0 ? '-' : parts.join('; ');
 }
 
 function alignTable(rows: string[][]): string[] {

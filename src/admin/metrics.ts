@@ -31,6 +31,12 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
   const rejected = new Counter({ name: 'fulcrum_rejected_total', help: 'Client connections refused, by reason (no_backend, max_connections, ...).', labelNames: ['service', 'reason'], registers });
   const udpSessions = new Gauge({ name: 'fulcrum_udp_sessions', help: 'Live UDP sessions (client address:port with its upstream socket).', labelNames: ['service'], registers });
   const udpDatagrams = new Counter({ name: 'fulcrum_udp_datagrams_total', help: 'UDP datagrams: in = from clients (dropped ones included), out = replies sent to clients.', labelNames: ['service', 'direction'], registers });
+  // Only when some backend has a check result (as the peer metrics only with a peer).
+  let checkResult: Gauge<'service' | 'backend' | 'type'> | undefined;
+  const setCheck = (labels: { service: string; backend: string; type: string }, ok: boolean) => {
+    checkResult ??= new Gauge({ name: 'fulcrum_check_result', help: 'Last active check of a backend by type (tcp, udp, http, redis, postgres, agent): 1 pass, 0 fail. The result text is in /status.', labelNames: ['service', 'backend', 'type'], registers });
+    checkResult.set(labels, ok ? 1 : 0);
+  };
   const udpDropped = new Counter({ name: 'fulcrum_udp_dropped_total', help: 'UDP datagrams dropped, by reason (acl, max_sessions, oversize, reply_ratio, amplification, ...).', labelNames: ['service', 'reason'], registers });
 
   const timerFailures = new Counter({ name: 'fulcrum_timer_errors_total', help: 'Exceptions thrown by timer callbacks: logged and survived (a bug: please report it).', registers });
@@ -80,6 +86,8 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
       bytes.inc({ ...labels, direction: 'out' }, b.bytesOut);
       up.set(labels, b.state === 'up' ? 1 : 0);
       weight.set(labels, b.effectiveWeight);
+      if (b.health?.ok != null) setCheck({ ...labels, type: b.health.type }, b.health.ok);
+      if (b.agent?.ok != null) setCheck({ ...labels, type: 'agent' }, b.agent.ok);
     }
   }
   addDnsMetrics(registry, report.dns ?? []);

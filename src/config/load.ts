@@ -12,6 +12,7 @@ import { type Env, substituteEnv } from './env';
 import { formatProblem, isPlainObject, isUnder, sortProblems } from './problems';
 import { checkListenAddresses } from './listen-rules';
 import { checkAdminExposure, checkProtocolKeys, checkUniqueness, checkWeights } from './rules';
+import { checkHealthTypes } from './checks';
 import { applySchema } from './schema';
 import type { FulcrumConfig } from './types';
 
@@ -80,6 +81,7 @@ export function validateConfig(raw: unknown, env: Env = process.env): FulcrumCon
     ...checkProtocolKeys(doc).filter(notFromEnv),
     ...checkListenAddresses(doc).filter(notFromEnv),
     ...checkWeights(doc).filter(notFromEnv),
+    ...checkHealthTypes(doc).filter(notFromEnv),
     ...checkAdminExposure(doc).filter(notFromEnv),
   ]);
   if (problems.length === 0 && schema.ok) return markDefaultedCaps(doc, schema.config);

@@ -10,6 +10,7 @@ import { type ConfigProblem, type PathSegment, describeValue } from './problems'
 import { closestKey } from './suggest';
 import { DNS_KEYS_AT, dnsServiceSchema } from './dns-schema';
 import type { DnsServiceConfig } from './dns-types';
+import { agentShape, checkShape, dampingShape, normalizeAgent, withChecks } from './checks';
 export { NAME_PATTERN } from './fields';
 import {
   BALANCE_NAMES,
@@ -55,6 +56,8 @@ const healthShape = {
   passiveHold: duration('10s', { positive: true }),
   proxyProtocol: bool(false),
   udpProbe: mapping({ send: hexBytes(), expect: hexOrAny() }, 'udp probe settings').optional(),
+  ...checkShape,
+  damping: mapping(dampingShape, 'damping settings').optional(),
 };
 const udpShape = {
   idleTimeout: duration('60s', { positive: true }),
@@ -145,7 +148,8 @@ const serviceShape = {
   timeouts: mapping(timeoutsShape, 'timeouts').prefault({}),
   retries: integer(0, 10, 2),
   maxConnections: integer(1, undefined, 10000),
-  health: mapping(healthShape, 'health-check settings').prefault({}),
+  health: mapping(healthShape, 'health-check settings').prefault({}).transform(withChecks),
+  agent: mapping(agentShape, 'agent-check settings').optional(),
   slowStart: duration('0s'),
   drainTimeout: duration('5m'),
   onBackendDown: oneOf(['keep', 'close'] as const, 'keep'),
@@ -203,6 +207,7 @@ const tcpUdpService = mapping(serviceShape, 'service settings').transform(
         proxyProtocol: s.proxyProtocol ?? null,
         acceptProxy: s.acceptProxy,
         udp: s.udp,
+        ...(s.agent !== undefined && { agent: normalizeAgent(s.agent) }),
       }),
     );
 
@@ -239,6 +244,8 @@ const KEYS_AT: Record<string, readonly string[]> = {
   'services[]': Object.keys(serviceShape),
   'services[].timeouts': Object.keys(timeoutsShape),
   'services[].health': Object.keys(healthShape),
+  'services[].health.damping': Object.keys(dampingShape),
+  'services[].agent': Object.keys(agentShape),
   'services[].perSource': Object.keys(perSourceShape),
   'services[].udp': Object.keys(udpShape),
   admin: Object.keys(adminShape),

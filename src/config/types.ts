@@ -77,6 +77,56 @@ export interface HealthConfig {
   proxyProtocol: boolean;
   /** UDP services: send these bytes and wait for a reply (any, or one starting with `expect`). */
   udpProbe?: { send: Buffer; expect: 'any' | Buffer };
+  /** What the check asks (absent = tcp connect); the per-type settings sit under http / redis / postgres. */
+  type?: CheckType;
+  http?: HttpCheckConfig;
+  redis?: RedisCheckConfig;
+  postgres?: PostgresCheckConfig;
+  /** Hold a flapping backend down (absent = off). */
+  damping?: DampingConfig;
+}
+
+export type CheckType = 'tcp' | 'http' | 'redis' | 'postgres';
+
+export interface HttpCheckConfig {
+  method: 'GET' | 'HEAD' | 'POST' | 'OPTIONS';
+  path: string;
+  /** Statuses that pass; null = any 2xx or 3xx. */
+  expectStatus: number[] | null;
+  /** The body must contain this text. */
+  expectBody?: string;
+  /** Host header (default: the backend's address). */
+  host?: string;
+}
+
+export interface RedisCheckConfig {
+  role: 'master' | 'replica' | 'any';
+  user?: string;
+  password?: string;
+}
+
+export interface PostgresCheckConfig {
+  role: 'primary' | 'replica' | 'any';
+  user: string;
+  database: string;
+  password?: string;
+  /** A replica whose received-but-not-replayed WAL exceeds this fails. */
+  maxLagBytes?: number;
+}
+
+/** More than `changes` verdict changes within `window` → held down for `hold`, doubled on repeat up to `maxHold`. */
+export interface DampingConfig {
+  changes: number;
+  window: number;
+  hold: number;
+  maxHold: number;
+}
+
+/** HAProxy agent-check protocol: one line read from the backend host's agent, beside the health check. */
+export interface AgentConfig {
+  port: number;
+  interval: number;
+  timeout: number;
 }
 
 /** UDP session table settings (protocol: udp). */
@@ -133,6 +183,8 @@ export interface ServiceConfig {
   defaultedCaps?: ReadonlyArray<'maxConnections' | 'udp.maxSessions'>;
   /** Backend entries found by name (hostname, SRV, watched file); `backends` holds the IP literals. */
   discovery?: DiscoveryEntry[];
+  /** Agent check (absent or null = off). */
+  agent?: AgentConfig | null;
 }
 
 /** The active/standby pair (src/manager/peer/). */

@@ -5,6 +5,7 @@ import { formatProblem } from '../config/problems';
 import { applyBackendListSchema } from '../config/schema';
 import { isPlainObject } from '../config/problems';
 import { failed, type FoundBackend, type Lookup, type Source } from './types';
+import { guarded } from '../timers';
 
 const EXPLICIT = ['name', 'weight', 'backup', 'maxConnections', 'proxyProtocol'] as const;
 
@@ -60,10 +61,13 @@ export class FileSource implements Source {
       this.watcher = fs.watch(dir, { persistent: false }, (_event, name) => {
         if (name !== null && name !== base) return;
         if (this.timer !== null) clearTimeout(this.timer);
-        this.timer = setTimeout(() => {
-          this.timer = null;
-          onChange();
-        }, SETTLE_MS);
+        this.timer = setTimeout(
+          guarded('discovery file settle', () => {
+            this.timer = null;
+            onChange();
+          }),
+          SETTLE_MS,
+        );
       });
       // The directory went away (or the watch limit was hit): polling still covers it.
       this.watcher.on('error', () => this.closeWatcher());

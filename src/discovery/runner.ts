@@ -3,6 +3,7 @@ import type { Logger } from '../log';
 import { LastGood } from './last-good';
 import type { DnsResolver } from './resolver';
 import type { Lookup, Source } from './types';
+import { reportTimerError } from '../timers';
 
 /**
  * Follows one discovery entry: looks it up on a timer (the record's TTL within
@@ -40,9 +41,17 @@ export class DiscoveryRunner {
 
   /** Look up now (the timer, a watch event); joins a lookup already running. */
   refresh(): Promise<void> {
-    this.inFlight ??= this.run().finally(() => (this.inFlight = null));
+    // Never rejects: a bug in a lookup or in onChange is logged and counted, and the next lookup is still scheduled.
+    this.inFlight ??= this.run()
+      .catch((err: unknown) => {
+        reportTimerError(`discovery ${this.entry.source}`, err);
+        this.schedule(this.resolver.settings.interval);
+      })
+      .finally(() => (this.inFlight = null));
     return this.inFlight;
   }
+
+  private readonly onTimer = (): void => void this.refresh();
 
   stop(): void {
     this.stopped = true;
@@ -76,7 +85,7 @@ export class DiscoveryRunner {
   private schedule(ms: number): void {
     if (this.stopped) return;
     // ±10 %: names looked up together at start drift apart, so thousands of them do not ask in one burst.
-    this.timer = setTimeout(() => void this.refresh(), ms * (0.9 + 0.2 * Math.random()));
+    this.timer = setTimeout(this.onTimer, ms * (0.9 + 0.2 * Math.random()));
     this.timer.unref();
   }
 }

@@ -7,7 +7,7 @@ import type { BackendAction } from './status';
 import type { SlowStart } from './slow-start';
 import { guarded } from '../timers';
 
-const HEALTH_REASONS = HealthFlag.FailedActiveCheck | HealthFlag.FailedPassiveCheck;
+const HEALTH_REASONS = HealthFlag.FailedActiveCheck | HealthFlag.FailedPassiveCheck | HealthFlag.AgentDown | HealthFlag.Damped;
 
 /**
  * Every change of a backend's health reasons goes through here, so the side
@@ -118,6 +118,10 @@ const REASON_NAMES: Array<[HealthFlag, string]> = [
   [HealthFlag.Draining, 'draining'],
   [HealthFlag.DisabledByOperator, 'disabled'],
   [HealthFlag.Removed, 'removed'],
+  [HealthFlag.AgentDrain, 'agent_drain'],
+  [HealthFlag.AgentMaint, 'agent_maint'],
+  [HealthFlag.AgentDown, 'agent_down'],
+  [HealthFlag.Damped, 'damped'],
 ];
 
 export function reasonNames(health: number): string[] {

@@ -1,14 +1,18 @@
 import { createBalancer } from '../balancer';
 import { pickSpareBackup, type Balancer } from '../balancer/balancer';
-import type { BackendConfig, Endpoint, HealthConfig, ProxyProtocolVersion, ServiceConfig } from '../config/types';
+import type { AgentConfig, BackendConfig, Endpoint, HealthConfig, ProxyProtocolVersion, ServiceConfig } from '../config/types';
 import type { Logger } from '../log';
 import { Backend, HealthFlag } from '../pool/backend';
 import { Pool } from '../pool/pool';
 import { TcpProxy } from '../proxy/tcp-proxy';
 import { BackendStates } from './backend-states';
 import { HealthChecker } from './health/checker';
-import { tcpProbe } from './health/tcp-probe';
-import { udpProbe } from './health/udp-probe';
+import { realClock, type Clock } from './health/clock';
+import { CheckAgent, type AgentInfo } from './health/check-agent';
+import { FlapDamper } from './health/damping';
+import { checkLabel, isWriterCheck, probeFor, type CheckLabel } from './health/probes';
+import { SingleWriter } from './health/single-writer';
+import type { ProbeResult } from './health/tcp-probe';
 import type { DataPlane } from '../proxy/data-plane';
 import { UdpProxy } from '../proxy/udp-proxy';
 import { SlowStart } from './slow-start';
@@ -39,6 +43,11 @@ export class Service {
   private checker: HealthChecker | null = null;
   /** Without active checks, passive failures hold a backend down for health.passiveHold. */
   private readonly passiveHold: PassiveHold;
+  /** health.type role: master / primary: at most one backend passes (split-brain guard). */
+  private writer: SingleWriter<Backend> | null = null;
+  private damper: FlapDamper<Backend> | null = null;
+  private agent: CheckAgent | null = null;
+  private readonly clock: Clock;
   /** Backends that had a first health verdict (later ones are recoveries: slow start). Kept across reloads. */
   private readonly verdictSeen = new Set<Backend>();
   private readonly log: Logger;
@@ -54,8 +63,9 @@ export class Service {
   private backendChanges: Promise<void> = Promise.resolve();
   private stopped = false;
 
-  constructor(config: ServiceConfig, options: { logConnections: boolean; log: Logger; discovery?: DiscoveryView }) {
+  constructor(config: ServiceConfig, options: { logConnections: boolean; log: Logger; discovery?: DiscoveryView; clock?: Clock }) {
     this.name = config.name;
+    this.clock = options.clock ?? realClock;
     this.config = config;
     this.log = options.log.child({ service: config.name });
     this.discovery = options.discovery ?? null;
@@ -113,12 +123,16 @@ export class Service {
       release();
       this.checker = this.createChecker(config.health);
     }
+    this.agent = this.createAgent(config.agent);
     this.balancer.rebuild(this.pool.usable);
   }
 
   /** The first round of health checks; bounded by the timeout. The manager opens the listener after it. */
   async startChecks(): Promise<void> {
-    if (this.checker === null) return;
+    if (this.checker === null) {
+      for (const b of this.pool.backends) this.agent?.add(b);
+      return;
+    }
     // No listener yet: verdicts are applied to the balancer once, after the round, not once each.
     const release = this.pool.hold();
     try {
@@ -127,6 +141,7 @@ export class Service {
     } finally {
       release();
     }
+    for (const b of this.pool.backends) this.agent?.add(b);
   }
 
   /** Open the listener (again, after a failover pair made this node master); no-op when open. */
@@ -146,6 +161,8 @@ export class Service {
     this.stopped = true;
     this.checker?.stop();
     this.passiveHold.stop();
+    this.damper?.stop();
+    this.agent?.stop();
     this.slowStart.stop();
     this.states.stop();
   }
@@ -188,8 +205,17 @@ export class Service {
       this.balancer = balancer;
       this.proxy.balancer = balancer;
     }
+    if (JSON.stringify(next.agent) !== JSON.stringify(prev.agent)) {
+      // Removed: what the agents said is undone. Changed: it holds until the new settings' first answers.
+      this.agent?.stop(next.agent == null);
+      this.agent = this.createAgent(next.agent);
+      for (const b of this.pool.backends) if (!(b.health & HealthFlag.Removed)) this.agent?.add(b);
+    }
     if (JSON.stringify(next.health) !== JSON.stringify(prev.health)) {
       this.checker?.stop();
+      this.damper?.stop();
+      [this.damper, this.writer] = [null, null];
+      for (const b of this.pool.backends) this.states.update(b, 0, HealthFlag.Damped);
       this.checker = next.health.enabled && canCheck(next) ? this.createChecker(next.health) : null;
       this.passiveHold.setHold(next.health.passiveHold);
       if (this.checker !== null) this.passiveHold.stop();
@@ -282,11 +308,15 @@ export class Service {
       else this.slowStart.begin(b);
       this.pool.add(b);
       this.checker?.add(b);
+      this.agent?.add(b);
       added.push(b);
     }
     if (this.checker !== null && added.length > 0) await this.checker.firstRound(added);
     for (const b of removed) {
       this.checker?.remove(b);
+      this.agent?.remove(b);
+      this.writer?.release(b);
+      this.damper?.forget(b);
       this.states.retire(b, () => this.pool.delete(b));
     }
   }
@@ -295,38 +325,72 @@ export class Service {
   private readd(b: Backend): void {
     this.states.unretire(b);
     this.checker?.add(b);
+    this.agent?.add(b);
   }
 
   private createChecker(health: HealthConfig): HealthChecker {
     const seen = this.verdictSeen;
-    // Health checks never send a PROXY header unless asked: then a LOCAL one (no client behind it).
-    const greeting = health.proxyProtocol ? encodeV2(null) : undefined;
-    return new HealthChecker({
+    this.writer = isWriterCheck(health) ? new SingleWriter<Backend>() : null;
+    this.damper = health.damping === undefined ? null : this.createDamper(health);
+    const probe = probeFor(health, this.config.protocol);
+    const checker: HealthChecker = new HealthChecker({
       interval: health.interval,
       timeout: health.timeout,
       rise: health.rise,
       fall: health.fall,
-      probe: (b) => this.probe(b, health, greeting),
+      clock: this.clock,
+      probe: this.writer === null ? probe : (b) => probe(b).then((r) => this.guardWriter(b, r, checker)),
       onChange: (b, up, reason) => {
         // The first verdict of a backend is not a recovery: no slow-start ramp at process start.
         const isFirst = !seen.has(b);
         seen.add(b);
+        if (!isFirst) this.damper?.record(b);
         if (up) this.states.update(b, 0, HealthFlag.FailedActiveCheck | HealthFlag.FailedPassiveCheck, !isFirst || this.joinedLater.has(b));
         else {
+          this.writer?.release(b);
           this.states.update(b, HealthFlag.FailedActiveCheck, 0);
           this.log.warn({ backend: b.name, reason }, 'health check: backend down');
         }
       },
     });
+    return checker;
   }
 
-  /** TCP connect (to health.port if set); UDP services without a port send health.udpProbe. */
-  private probe(b: Backend, health: HealthConfig, greeting: Buffer | undefined) {
-    const udpProbeSpec = health.udpProbe;
-    if (this.config.protocol === 'udp' && health.port === undefined && udpProbeSpec !== undefined) {
-      return udpProbe(b.address, udpProbeSpec.send, udpProbeSpec.expect, health.timeout);
+  /** A passing writer check fails while another backend holds the role (see SingleWriter). */
+  private guardWriter(b: Backend, r: ProbeResult, checker: HealthChecker): ProbeResult {
+    const writer = this.writer!;
+    if (!r.ok) {
+      // A holder that never came up (or is already down) gives the role back at its first failure.
+      if (checker.verdict(b) !== true) writer.release(b);
+      return r;
     }
-    return tcpProbe(b.address, health.port, health.timeout, greeting);
+    const holder = writer.claim(b);
+    return holder === null ? r : { ok: false, reason: `${r.text ?? 'ok'}; ${holder.name} holds the role` };
+  }
+
+  private createDamper(health: HealthConfig): FlapDamper<Backend> {
+    return new FlapDamper<Backend>(
+      health.damping!,
+      this.clock,
+      (b, holdMs) => {
+        this.states.update(b, HealthFlag.Damped, 0);
+        this.log.warn({ backend: b.name, holdMs }, 'flap damping: backend held down');
+      },
+      (b) => {
+        this.states.update(b, 0, HealthFlag.Damped);
+        this.log.info({ backend: b.name }, 'flap damping: hold over');
+      },
+    );
+  }
+
+  private createAgent(agent: AgentConfig | null | undefined): CheckAgent | null {
+    if (agent === null || agent === undefined) return null;
+    return new CheckAgent(agent, this.clock, {
+      update: (b, set, clear) => this.states.update(b, set, clear),
+      weightsChanged: () => {
+        this.balancer.weightsChanged?.();
+      },
+    });
   }
 
   /**
@@ -342,11 +406,17 @@ export class Service {
     this.states.update(b, HealthFlag.FailedPassiveCheck, 0);
     if (this.checker !== null) this.checker.passiveDown(b);
     else this.passiveHold.hold(b);
+    this.writer?.release(b);
     this.log.warn({ backend: b.name, failures: b.consecutiveFailures }, 'passive check: backend down');
   }
 
   healthInfo(b: Backend) {
     return this.checker?.info(b);
+  }
+
+  /** The check type (fulcrum_check_result's label), the agent's last report and the damping hold left. */
+  checkDetails(b: Backend): { type: CheckLabel; agent: AgentInfo | null; dampedMs: number | null } {
+    return { type: checkLabel(this.config.health, this.config.protocol), agent: this.agent?.info(b) ?? null, dampedMs: this.damper?.remaining(b) ?? null };
   }
 }
 

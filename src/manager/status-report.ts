@@ -7,13 +7,16 @@ function stateOf(b: Backend): BackendState {
   const h = b.health;
   if (h === 0) return 'up';
   if (h & HealthFlag.Removed) return 'removed';
-  if (h & HealthFlag.DisabledByOperator) return 'disabled';
-  if (h & HealthFlag.Draining) return 'draining';
+  if (h & (HealthFlag.DisabledByOperator | HealthFlag.AgentMaint)) return 'disabled';
+  if (h & (HealthFlag.Draining | HealthFlag.AgentDrain)) return 'draining';
+  if (h & HealthFlag.Damped) return 'damped';
   return 'down';
 }
 
 export function backendStatus(service: Service, b: Backend): BackendStatus {
   const info = service.healthInfo(b);
+  const details = service.checkDetails(b);
+  const agoMs = (at: number | null) => (at === null ? null : Math.round(Date.now() - at));
   return {
     name: b.name,
     address: b.address.text,
@@ -31,10 +34,15 @@ export function backendStatus(service: Service, b: Backend): BackendStatus {
       info === undefined
         ? null
         : {
-            lastCheckMs: info.lastCheckAt === null ? null : Math.round(Date.now() - info.lastCheckAt),
+            lastCheckMs: agoMs(info.lastCheckAt),
             lastLatencyMs: info.lastMs === null ? null : Math.round(info.lastMs * 1000) / 1000,
             lastError: info.lastOk === false ? info.lastFailure : null,
+            type: details.type,
+            result: info.lastText,
+            ok: info.lastOk,
           },
+    agent: details.agent === null ? null : { result: details.agent.result, ok: details.agent.ok, lastCheckMs: agoMs(details.agent.lastCheckAt) },
+    dampedMs: details.dampedMs,
     connectTime: b.connectTime.percentiles(),
     ...(b.source !== null && { source: b.source }),
   };

@@ -25,8 +25,11 @@ export interface Percentiles {
   buckets?: number[];
 }
 
-/** up: usable; down: failed health checks; draining / disabled: operator; removed: dropped by a reload, finishing its sessions. */
-export type BackendState = 'up' | 'down' | 'draining' | 'disabled' | 'removed';
+/**
+ * up: usable; down: failed health checks (or its agent said down); draining / disabled: operator (or its agent:
+ * drain / maint); damped: held down by flap damping; removed: dropped by a reload, finishing its sessions.
+ */
+export type BackendState = 'up' | 'down' | 'draining' | 'disabled' | 'damped' | 'removed';
 
 export interface BackendStatus {
   name: string;
@@ -43,8 +46,15 @@ export interface BackendStatus {
   connectFailures: number;
   bytesIn: number;
   bytesOut: number;
-  /** Last active health check, if checks are on. */
-  health: { lastCheckMs: number | null; lastLatencyMs: number | null; lastError: string | null } | null;
+  /**
+   * Last active health check, if checks are on: its type (tcp, udp, http, redis, postgres) and the short
+   * text of its result (`redis role:master`, `http 503`, `pg in recovery`, `ECONNREFUSED`).
+   */
+  health: { lastCheckMs: number | null; lastLatencyMs: number | null; lastError: string | null; type: string; result: string | null; ok: boolean | null } | null;
+  /** The agent check's last result (`agent ready 75%`, or why none was read), if `agent:` is set. */
+  agent?: { result: string | null; ok: boolean | null; lastCheckMs: number | null } | null;
+  /** Flap damping: the hold left while damped, else null. */
+  dampedMs?: number | null;
   connectTime: Percentiles;
   /** The discovery entry that found this backend (`dns:…`, `srv:…`, `file:…`); absent for IP literals in the config. */
   source?: string;

@@ -12,6 +12,12 @@ export enum HealthFlag {
   Draining = 1 << 2,
   DisabledByOperator = 1 << 3,
   Removed = 1 << 4,
+  /** The backend's agent said drain / maint / down (agent check). */
+  AgentDrain = 1 << 5,
+  AgentMaint = 1 << 6,
+  AgentDown = 1 << 7,
+  /** Held down by flap damping. */
+  Damped = 1 << 8,
 }
 
 /**
@@ -32,6 +38,8 @@ export class Backend {
   source: string | null;
   /** Slow start: the share of `weight` in force, ramped from ~0 to 1 by the service after a recovery. */
   rampFactor = 1;
+  /** Agent check: `N%` → N/100; `weight:N` → N / weight (recomputed at each report). 1 without an agent. */
+  agentScale = 1;
 
   /** Sessions connecting to or spliced to this backend. */
   active = 0;
@@ -62,6 +70,6 @@ export class Backend {
 
   /** The weight the balancers use: a plain product, cheap enough to read on every pick. */
   get effectiveWeight(): number {
-    return this.weight * this.rampFactor;
+    return this.weight * this.rampFactor * this.agentScale;
   }
 }

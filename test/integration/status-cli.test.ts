@@ -24,9 +24,10 @@ const report: StatusReport = {
     {
       name: 'pg', protocol: 'tcp', listen: '0.0.0.0:5432', balance: 'least-conn', active: 5, accepted: 2468, rejected: { no_backend: 2, max_connections: 0 },
       backends: [
-        backend('10.0.0.11:5432'),
+        backend('10.0.0.11:5432', { health: { lastCheckMs: 5, lastLatencyMs: 1, lastError: null, type: 'postgres', result: 'pg primary', ok: true }, agent: { result: 'agent ready 75%', ok: true, lastCheckMs: 9 } }),
         backend('[::1]:5433', { state: 'draining', reasons: ['draining'], effectiveWeight: 4, active: 1, total: 1234, connectFailures: 3, connectTime: pct(12.5) }),
         backend('spare', { address: '10.0.0.13:5432', backup: true, active: 0, total: 0, connectTime: pct(null) }),
+        backend('flappy', { address: '10.0.0.14:5432', active: 0, total: 0, connectTime: pct(null), state: 'damped', reasons: ['damped'], dampedMs: 12_300, health: { lastCheckMs: 5, lastLatencyMs: null, lastError: 'http 503', type: 'http', result: 'http 503', ok: false } }),
       ],
       connectTime: pct(2), sessionTime: pct(900), udp: null,
     },
@@ -85,14 +86,16 @@ test('status: an aligned table with a row per backend and a line per service', a
   const lines = r.stdout.split('\n');
   expect(lines[0]).toBe('fulcrum 0.1.0, pid 4242, up 1h02m, config /etc/fulcrum/fulcrum.yaml');
   const header = lines.find((l) => l.startsWith('SERVICE'))!;
-  expect(header.split(/\s{2,}/)).toEqual(['SERVICE', 'BACKEND', 'STATE', 'WEIGHT', 'ACTIVE', 'TOTAL', 'FAILURES', 'P99 CONNECT']);
+  expect(header.split(/\s{2,}/)).toEqual(['SERVICE', 'BACKEND', 'STATE', 'WEIGHT', 'ACTIVE', 'TOTAL', 'FAILURES', 'P99 CONNECT', 'CHECK']);
   const row = (name: string) => lines.find((l) => l.startsWith('pg') && l.includes(name))!.trim().split(/\s{2,}/);
-  expect(row('10.0.0.11:5432')).toEqual(['pg', '10.0.0.11:5432', 'up', '10', '4', '1234', '0', '0.84ms']);
-  expect(row('[::1]:5433')).toEqual(['pg', '[::1]:5433', 'draining', '4/10', '1', '1234', '3', '12.5ms']);
-  expect(row('spare')).toEqual(['pg', 'spare (10.0.0.13:5432)', 'up (backup)', '10', '0', '0', '0', '-']);
+  expect(row('10.0.0.11:5432')).toEqual(['pg', '10.0.0.11:5432', 'up', '10', '4', '1234', '0', '0.84ms', 'pg primary; agent ready 75%']);
+  expect(row('[::1]:5433')).toEqual(['pg', '[::1]:5433', 'draining', '4/10', '1', '1234', '3', '12.5ms', '-']);
+  expect(row('spare')).toEqual(['pg', 'spare (10.0.0.13:5432)', 'up (backup)', '10', '0', '0', '0', '-', '-']);
+  // A damped backend shows the hold left (rounded up to whole seconds).
+  expect(row('flappy')).toEqual(['pg', 'flappy (10.0.0.14:5432)', 'damped (13s left)', '10', '0', '0', '0', '-', 'http 503']);
   // Columns line up: every table line has the STATE column at the same offset.
   const at = header.indexOf('STATE');
-  for (const name of ['10.0.0.11:5432', '[::1]:5433', 'spare']) expect(lines.find((l) => l.includes(name))!.slice(at, at + 2)).toMatch(/^(up|dr)/);
+  for (const name of ['10.0.0.11:5432', '[::1]:5433', 'spare', 'flappy']) expect(lines.find((l) => l.includes(name))!.slice(at, at + 2)).toMatch(/^(up|dr|da)/);
   expect(r.stdout).toContain('pg: tcp 0.0.0.0:5432, least-conn, 5 active, 2468 accepted, rejected 2 (no_backend 2)\n');
   expect(r.stdout).toContain('dns: udp 127.0.0.1:53, source-hash, 4 sessions, 9 created, datagrams 100 in / 90 out, dropped 3 (acl 2, oversize 1)\n');
   expect(r.stdout).toContain('peer: not configured\n');

@@ -659,11 +659,11 @@ describe('examples', () => {
   const files = fs.existsSync(dir) ? (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => /\.(ya?ml|json)$/.test(f)) : [];
 
   test('there are examples', () => {
-    expect(files).toEqual(expect.arrayContaining(['single.yaml', 'database.yaml', 'game-server.yaml', 'dns.yaml', path.join('pair', 'lb-a.yaml')]));
+    expect(files).toEqual(expect.arrayContaining(['single.yaml', 'database.yaml', 'game-server.yaml', 'dns.yaml', path.join('pair', 'lb-a.yaml'), 'patroni.yaml', 'redis.yaml', 'postgres.yaml']));
   });
 
   test.each(files)('examples/%s is valid', (file) => {
-    const config = loadConfigFile(path.join(dir, file), { FULCRUM_ADMIN_TOKEN: 'example-token', FULCRUM_PEER_KEY: 'example-peer-key-0123456789' });
+    const config = loadConfigFile(path.join(dir, file), { FULCRUM_ADMIN_TOKEN: 'example-token', FULCRUM_PEER_KEY: 'example-peer-key-0123456789', REDIS_PASSWORD: 'example', PGCHECK_PASSWORD: 'example' });
     expect(config.services.length + (config.dns?.length ?? 0)).toBeGreaterThan(0);
   });
 });

@@ -32,6 +32,8 @@ export interface HealthStats {
   lastMs: number | null;
   lastFailure: string | null;
   lastFailureAt: number | null;
+  /** The short text of the last result (`redis role:master`, `http 503`, `ECONNREFUSED`; `ok` for a plain connect). */
+  lastText: string | null;
 }
 
 /** Per-backend check state for status output. */
@@ -91,7 +93,7 @@ export class HealthChecker {
     let resolveFirst!: () => void;
     const first = new Promise<void>((r) => (resolveFirst = r));
     const thresholds = new HealthThresholds(this.options.rise, this.options.fall);
-    const stats = { checks: 0, lastCheckAt: null, lastOk: null, lastMs: null, lastFailure: null, lastFailureAt: null };
+    const stats = { checks: 0, lastCheckAt: null, lastOk: null, lastMs: null, lastFailure: null, lastFailureAt: null, lastText: null };
     const entry: Entry = { backend, thresholds, stats, timer: null, inFlight: false, removed: false, first, resolveFirst };
     this.entries.set(backend, entry);
     this.check(entry);
@@ -109,7 +111,12 @@ export class HealthChecker {
   }
 
   stop(): void {
-    for (const backend of [...this.entries.keys()]) this.remove(backend);
+    for (const backend of this.backends()) this.remove(backend);
+  }
+
+  /** The backends being checked (a copy). */
+  backends(): Backend[] {
+    return [...this.entries.keys()];
   }
 
   /**
@@ -187,6 +194,7 @@ export class HealthChecker {
     stats.checks++;
     stats.lastCheckAt = this.clock.now();
     stats.lastOk = result.ok;
+    stats.lastText = result.ok ? (result.text ?? 'ok') : result.reason;
     if (result.ok) stats.lastMs = result.ms;
     else [stats.lastFailure, stats.lastFailureAt] = [result.reason, stats.lastCheckAt];
     const changed = entry.thresholds.record(result.ok);

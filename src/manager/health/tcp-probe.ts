@@ -1,8 +1,10 @@
 import net from 'node:net';
 import { guarded } from '../../timers';
 import type { Endpoint } from '../../config/types';
+import { reasonOf } from './exchange';
 
-export type ProbeResult = { ok: true; ms: number } | { ok: false; reason: string };
+/** A check's outcome; `text` / `reason` is the short result shown in status (`redis role:master`, `http 503`). */
+export type ProbeResult = { ok: true; ms: number; text?: string } | { ok: false; reason: string };
 
 /**
  * One TCP-connect check: ok when the handshake completes within `timeoutMs`.
@@ -47,10 +49,4 @@ export function tcpProbe(address: Endpoint, port: number | undefined, timeoutMs:
     });
     timer = setTimeout(guarded('health probe timeout', () => finish({ ok: false, reason: 'timeout' })), timeoutMs);
   });
-}
-
-// Duck-typed, not instanceof: errors may come from another realm (jest's vm).
-function reasonOf(err: unknown): string {
-  const e = err as Partial<NodeJS.ErrnoException> | null;
-  return typeof e?.code === 'string' ? e.code : typeof e?.message === 'string' ? e.message : String(err);
 }

@@ -1,6 +1,7 @@
 import dgram from 'node:dgram';
 import type { Endpoint } from '../../config/types';
 import { guarded } from '../../timers';
+import { reasonOf } from './exchange';
 import type { ProbeResult } from './tcp-probe';
 
 /**
@@ -56,10 +57,4 @@ export function udpProbe(address: Endpoint, send: Buffer, expect: 'any' | Buffer
       finish({ ok: false, reason: reasonOf(err) });
     }
   });
-}
-
-// Duck-typed, not instanceof: errors may come from another realm (jest's vm).
-function reasonOf(err: unknown): string {
-  const e = err as Partial<NodeJS.ErrnoException> | null;
-  return typeof e?.code === 'string' ? e.code : typeof e?.message === 'string' ? e.message : String(err);
 }
