@@ -76,11 +76,11 @@ export function awaitFirstBytes(session: TcpSession): void {
   client.resume();
 }
 
-function onFirstBytesTimeout(session: TcpSession): void {
+const onFirstBytesTimeout = guarded('first bytes timeout', (session: TcpSession): void => {
   session.timer = null;
   session.client.pause();
   session.beginConnect();
-}
+});
 
 /**
  * The client's FIN before the backend is connected (a paused Readable still

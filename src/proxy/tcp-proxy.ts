@@ -8,6 +8,7 @@ import type { Backend } from '../pool/backend';
 import type { SourceLimiter } from '../admission/source-limiter';
 import { TcpSession, type CloseReason } from './tcp-session';
 import type { ListenOptions } from './data-plane';
+import { guarded } from '../timers';
 
 /** Why a client was turned away: the `reason` label of fulcrum_rejected_total. */
 export type RejectReason =
@@ -270,9 +271,9 @@ function noop(): void {}
 /** How often paused sides are asked for a reset: a syscall per paused side, none for the others. */
 const PAUSED_PROBE_MS = 1000;
 
-function probePausedSessions(sessions: Set<TcpSession>): void {
+const probePausedSessions = guarded('paused-side probe', (sessions: Set<TcpSession>): void => {
   for (const session of sessions) session.probePaused();
-}
+});
 
 function noBackup(): null {
   return null;
