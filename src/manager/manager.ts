@@ -184,15 +184,6 @@ export class Manager implements ControlPlane {
     const started: Service[] = [];
     try {
       for (const sc of plan.start) started.push(await this.startService(sc));
-    } catch (err) {
-      found.discard();
-      for (const s of started) {
-        s.stop();
-        s.proxy.stopAccepting();
-      }
-      throw err;
-    }
-    try {
       const dns = await this.dns.apply(next.dns ?? []);
       for (const key of ['servicesAdded', 'servicesRemoved', 'servicesChanged'] as const) plan.report[key].push(...dns[key]);
     } catch (err) {
