@@ -94,9 +94,11 @@ export const MAX_YAML_ALIASES = 100;
 
 /** Which session caps the document left out (fulcrum may lower those to fit the open-files limit). */
 function markDefaultedCaps(doc: unknown, config: FulcrumConfig): FulcrumConfig {
-  const raw = isPlainObject(doc) && Array.isArray(doc.services) ? doc.services : [];
-  config.services.forEach((s, i) => {
-    const r: unknown = raw[i];
+  // config.services leaves out protocol: dns entries (config.dns), so match by name, not by index.
+  const raw = new Map<unknown, unknown>();
+  if (isPlainObject(doc) && Array.isArray(doc.services)) for (const r of doc.services) if (isPlainObject(r)) raw.set(r.name, r);
+  config.services.forEach((s) => {
+    const r: unknown = raw.get(s.name);
     const caps: Array<'maxConnections' | 'udp.maxSessions'> = [];
     if (s.protocol === 'tcp' && isPlainObject(r) && r.maxConnections === undefined) caps.push('maxConnections');
     if (s.protocol === 'udp' && isPlainObject(r) && !(isPlainObject(r.udp) && r.udp.maxSessions !== undefined)) caps.push('udp.maxSessions');

@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import type { FulcrumConfig, ServiceConfig } from '../config/types';
+import type { DnsServiceConfig } from '../config/dns-types';
 
 /** Descriptors for everything that is not counted below: stdio, the log, the peer socket, hooks, DNS-free slack. */
 export const BASE_RESERVE = 64;
@@ -51,9 +52,17 @@ function serviceFds(s: ServiceConfig): number {
   return 1 + s.backends.length + sessionFds(s);
 }
 
+/** A dns service: its UDP and TCP listeners, its TCP connections, one check in flight per member address. */
+function dnsServiceFds(d: DnsServiceConfig): number {
+  const members = new Set<string>();
+  for (const z of d.zones) for (const r of z.records) for (const m of r.members) members.add(m.address);
+  return 2 + d.tcp.maxConnections + members.size;
+}
+
 export function descriptorsNeeded(config: FulcrumConfig): number {
   const admin = config.admin === null ? 0 : (config.admin.maxConnections ?? ADMIN_MAX_CONNECTIONS) + 1;
-  return config.services.reduce((n, s) => n + serviceFds(s), BASE_RESERVE + admin);
+  const dns = (config.dns ?? []).reduce((n, d) => n + dnsServiceFds(d), 0);
+  return config.services.reduce((n, s) => n + serviceFds(s), BASE_RESERVE + admin + dns);
 }
 
 function defaulted(s: ServiceConfig): boolean {

@@ -19,7 +19,6 @@ import { SlowStart } from './slow-start';
 import { PassiveHold } from './passive-hold';
 import { Acl } from '../admission/acl';
 import { SourceLimiter } from '../admission/source-limiter';
-import { encodeV2 } from '../proxy/proxy-protocol';
 import { composeBackends, type DiscoveryView } from '../discovery';
 import { formatShare, hasChanges, previewChange } from './disruption';
 
@@ -257,6 +256,7 @@ export class Service {
   /** Apply the current config and discovered sets to the pool, one change at a time; log what moved. */
   private changeBackends(balanceBefore: string, cause: 'reload' | 'discovery'): Promise<void> {
     const run = this.backendChanges.then(async () => {
+      if (this.stopped) return; // queued before stop(): a stopped service starts no checks again
       const next = this.composed(this.config);
       const running = this.pool.backends.filter((b) => !(b.health & HealthFlag.Removed));
       const change = previewChange(
@@ -317,6 +317,7 @@ export class Service {
       this.agent?.remove(b);
       this.writer?.release(b);
       this.damper?.forget(b);
+      this.passiveHold.cancel(b);
       this.states.retire(b, () => this.pool.delete(b));
     }
   }

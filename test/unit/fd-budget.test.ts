@@ -64,3 +64,34 @@ describe('defaults fit the limit they find (issue 11, items 2 and 19)', () => {
     expect(fitToOpenFilesLimit(config, 20_000).config.services[0]?.maxConnections).toBe(9466);
   });
 });
+
+describe('dns services in the budget', () => {
+  const dnsService = {
+    name: 'gslb',
+    protocol: 'dns',
+    listen: '127.0.0.1:0',
+    zones: [{ name: 'gslb.test', ns: [{ name: 'ns1.gslb.test', address: '127.0.0.53' }], records: [{ name: 'www', health: { enabled: false }, members: [{ address: '127.0.0.10' }, { address: '127.0.0.11' }] }] }],
+  };
+  const web = { name: 'web', listen: '127.0.0.1:0', maxConnections: 50_000, backends: [{ address: '127.0.0.1:80' }] };
+  const api = { name: 'api', listen: '127.0.0.1:0', backends: [{ address: '127.0.0.1:81' }] };
+
+  test('a dns service listed first does not shift which caps count as defaulted', () => {
+    expect.assertions(3);
+    const config = validateConfig({ services: [dnsService, web, api] }, {});
+    expect(config.services.map((s) => [s.name, s.defaultedCaps])).toEqual([
+      ['web', []],
+      ['api', ['maxConnections']],
+    ]);
+    const plan = fitToOpenFilesLimit(config, 4096);
+    expect(plan.config.services.find((s) => s.name === 'web')?.maxConnections).toBe(50_000); // written in the file: kept
+    expect(plan.config.services.find((s) => s.name === 'api')!.maxConnections).toBeLessThan(10_000); // defaulted: lowered
+  });
+
+  test('its listeners, TCP connections and member checks are counted', () => {
+    expect.assertions(1);
+    const without = fitToOpenFilesLimit(validateConfig({ services: [web] }, {}), null).need;
+    const withDns = fitToOpenFilesLimit(validateConfig({ services: [dnsService, web] }, {}), null).need;
+    // 2 listeners + tcp.maxConnections (default 1000) + 2 member addresses.
+    expect(withDns - without).toBe(2 + 1000 + 2);
+  });
+});
