@@ -1,0 +1,155 @@
+import { rootLogger } from '../../log';
+import { guarded } from '../../timers';
+import type { Connection, ConnectionEvents, DataPlaneFactory, DataPlaneKind, ListenerEvents } from './connection';
+import { handleConnect, loadBindings, useBindings } from './handle-connection';
+import { HandleListener } from './handle-listener';
+import { netConnect, NetListener } from './net-connection';
+
+/**
+ * Which data plane carries TCP: `handle` (libuv handles, handle-connection.ts)
+ * where this Node's bindings have the expected shape AND carry a loopback
+ * connection correctly (accept, connect, write, read, FIN both ways, close,
+ * within PROBE_TIMEOUT_MS); `net` otherwise, or when FULCRUM_DATAPLANE=net.
+ * Decided once per process (each worker thread probes for itself) and logged.
+ */
+
+export const netDataPlane: DataPlaneFactory = {
+  kind: 'net',
+  listener: (events, connectionEvents) => new NetListener(events, connectionEvents),
+  connect: netConnect,
+};
+
+export const handleDataPlane: DataPlaneFactory = {
+  kind: 'handle',
+  listener: (events, connectionEvents) => new HandleListener(events, connectionEvents),
+  connect: handleConnect,
+};
+
+export interface DataPlaneChoice {
+  factory: DataPlaneFactory;
+  kind: DataPlaneKind;
+  /** Why: 'forced' (FULCRUM_DATAPLANE=net), 'probe passed', or what failed. */
+  reason: string;
+}
+
+const PROBE_TIMEOUT_MS = 2000;
+let chosen: Promise<DataPlaneChoice> | null = null;
+
+/** The data plane of this process (probed on the first call, then remembered). */
+export function chooseDataPlane(): Promise<DataPlaneChoice> {
+  if (chosen === null) {
+    chosen = decide().then((choice) => {
+      rootLogger.info({ dataPlane: choice.kind, reason: choice.reason, node: process.version }, `tcp data plane: ${choice.kind}`);
+      return choice;
+    });
+  }
+  return chosen;
+}
+
+/** The choice, if already made (for /status). */
+let current: DataPlaneKind | null = null;
+export function currentDataPlane(): DataPlaneKind | null {
+  return current;
+}
+
+async function decide(): Promise<DataPlaneChoice> {
+  const wanted = process.env.FULCRUM_DATAPLANE;
+  if (wanted === 'net') return remember({ factory: netDataPlane, kind: 'net', reason: 'forced by FULCRUM_DATAPLANE=net' });
+  const bindings = loadBindings();
+  if (bindings === null) return remember({ factory: netDataPlane, kind: 'net', reason: 'libuv handle bindings missing or of another shape' });
+  useBindings(bindings);
+  const failure = await probeBehaviour(handleDataPlane);
+  if (failure !== null) return remember({ factory: netDataPlane, kind: 'net', reason: `handle probe failed: ${failure}` });
+  return remember({ factory: handleDataPlane, kind: 'handle', reason: wanted === 'handle' ? 'asked for, probe passed' : 'probe passed' });
+}
+
+function remember(choice: DataPlaneChoice): DataPlaneChoice {
+  current = choice.kind;
+  return choice;
+}
+
+const PING = Buffer.from('fulcrum data plane probe →');
+const PONG = Buffer.from('← and back, with a FIN');
+
+/**
+ * Carry one loopback connection with `plane`: the client writes PING and
+ * shuts down; the server reads PING, sees the FIN, writes PONG and shuts
+ * down; the client reads PONG and the FIN; both close. Resolves null when all
+ * of it happened in order and every close came, else what went wrong.
+ */
+export function probeBehaviour(plane: DataPlaneFactory, timeoutMs = PROBE_TIMEOUT_MS): Promise<string | null> {
+  return new Promise((resolve) => {
+    let done = false;
+    const conns: Connection[] = [];
+    let closes = 0;
+    let serverGot = Buffer.alloc(0);
+    let clientGot = Buffer.alloc(0);
+    let serverEnd = false;
+    let clientEnd = false;
+    const finish = (failure: string | null): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      for (const c of conns) c.close();
+      void listener.close().then(() => resolve(failure));
+    };
+    const timer = setTimeout(
+      guarded('data plane probe', () => finish(`no complete exchange within ${timeoutMs} ms (server read ${serverGot.length}, client read ${clientGot.length}, closes ${closes})`)),
+      timeoutMs,
+    );
+    const events: ConnectionEvents = {
+      connect(conn) {
+        if (!conn.write(PING, 0, PING.length, true)) return finish('a small write to a fresh connection was queued');
+        conn.shutdown();
+        conn.readStart((c, n, buffer) => {
+          clientGot = Buffer.concat([clientGot, buffer.subarray(0, n)]);
+        });
+      },
+      end(conn) {
+        if (conn.owner === 'server') {
+          serverEnd = true;
+          if (!serverGot.equals(PING)) return finish('server read other bytes than were written');
+          conn.write(PONG, 0, PONG.length, false);
+          conn.shutdown();
+        } else {
+          clientEnd = true;
+          if (!clientGot.equals(PONG)) return finish('client read other bytes than were written');
+        }
+      },
+      error(_conn, err) {
+        finish(`error: ${err.message}`);
+      },
+      drain() {},
+      close() {
+        if (++closes === 2) finish(serverEnd && clientEnd ? null : 'closed before both FINs were seen');
+      },
+    };
+    const listenerEvents: ListenerEvents = {
+      connection(conn) {
+        conn.owner = 'server';
+        conns.push(conn);
+        if (conn.remoteAddress !== '127.0.0.1' || conn.localPort !== port || !(conn.fd >= 0 || process.platform === 'win32')) return finish('accepted connection has wrong addresses or no descriptor');
+        conn.readStart((c, n, buffer) => {
+          serverGot = Buffer.concat([serverGot, buffer.subarray(0, n)]);
+        });
+      },
+      error(err) {
+        finish(`accept: ${err.message}`);
+      },
+    };
+    let port = 0;
+    const listener = plane.listener(listenerEvents, events);
+    listener.listen({ host: '127.0.0.1', port: 0 }).then(
+      (bound) => {
+        if (done) return;
+        port = bound.port;
+        try {
+          conns.push(plane.connect({ host: '127.0.0.1', port }, events, 'client'));
+        } catch (err) {
+          finish(`connect threw: ${(err as Error).message}`);
+        }
+      },
+      (err: Error) => finish(`listen: ${err.message}`),
+    );
+  });
+}
