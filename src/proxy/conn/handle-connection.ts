@@ -96,8 +96,9 @@ export function loadBindings(): Bindings | null {
     const constants = tcp.constants as Bindings['constants'];
     if (typeof TCP !== 'function' || typeof tcp.TCPConnectWrap !== 'function' || typeof constants?.SOCKET !== 'number' || typeof constants.SERVER !== 'number') return null;
     if (typeof stream.WriteWrap !== 'function' || typeof stream.ShutdownWrap !== 'function') return null;
-    const state = stream.streamBaseState;
-    if (!(state instanceof Int32Array)) return null;
+    const state = stream.streamBaseState as Int32Array;
+    // Not instanceof: the binding's array may come from another realm (a vm context, jest).
+    if (Object.prototype.toString.call(state) !== '[object Int32Array]') return null;
     for (const k of ['kReadBytesOrError', 'kBytesWritten', 'kLastWriteWasAsync']) {
       const i = stream[k];
       if (typeof i !== 'number' || i < 0 || i >= state.length) return null;
@@ -182,7 +183,8 @@ export class HandleConnection implements Connection {
   private peer: { address?: string; port?: number; family?: string } | null = null;
   private self: { address?: string; port?: number; family?: string } | null = null;
   private finalRead = 0;
-  private finalWritten = 0;
+  /** Bytes handed to the kernel or queued for it (write(2) on the descriptor bypasses the handle's own counter). */
+  private written = 0;
 
   constructor(
     readonly handle: TcpHandle,
@@ -216,7 +218,7 @@ export class HandleConnection implements Connection {
     return this.closed ? this.finalRead : this.handle.bytesRead;
   }
   get bytesWritten(): number {
-    return this.closed ? this.finalWritten : this.handle.bytesWritten;
+    return this.written;
   }
   get remoteAddress(): string {
     return this.peerName().address ?? '';
@@ -293,6 +295,7 @@ export class HandleConnection implements Connection {
 
   write(buffer: Buffer, start: number, end: number, owned: boolean): boolean {
     if ((this.flags & (F.Closed | F.Ended)) !== 0 || end <= start) return true;
+    this.written += end - start;
     let data: Buffer;
     if (this.writes === 0 && !owned && end - start > COPY_BELOW && (this.flags & F.Connecting) === 0 && this.fdCache >= 0) {
       let written = 0;
@@ -381,7 +384,6 @@ export class HandleConnection implements Connection {
 
   private markClosed(): void {
     this.finalRead = this.handle.bytesRead;
-    this.finalWritten = this.handle.bytesWritten;
     this.flags |= F.Closed;
     this.flags &= ~F.NeedDrain;
   }

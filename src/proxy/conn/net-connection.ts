@@ -16,6 +16,8 @@ export class NetConnection implements Connection {
   private readCb: ReadCallback | null = null;
   private reading = false;
   private userPaused = false;
+  /** Bytes handed to the kernel or queued (send() writes to the descriptor, which socket.bytesWritten does not see). */
+  private written = 0;
 
   constructor(
     readonly socket: OwnedSocket,
@@ -53,7 +55,7 @@ export class NetConnection implements Connection {
     return this.socket.bytesRead;
   }
   get bytesWritten(): number {
-    return this.socket.bytesWritten;
+    return this.written;
   }
   get remoteAddress(): string {
     return this.socket.remoteAddress ?? '';
@@ -84,6 +86,12 @@ export class NetConnection implements Connection {
   pause(): void {
     this.userPaused = true;
     this.socket.pause();
+    // A resume() of this tick still runs its scheduled read(0), which restarts the handle: pause again after it.
+    if ((this.socket as unknown as { _readableState?: { resumeScheduled?: boolean } })._readableState?.resumeScheduled === true) process.nextTick(repause, this);
+  }
+
+  repause(): void {
+    if (this.userPaused && !this.socket.destroyed) this.socket.pause();
   }
 
   resume(): void {
@@ -92,6 +100,8 @@ export class NetConnection implements Connection {
   }
 
   write(buffer: Buffer, start: number, end: number, owned: boolean): boolean {
+    if (this.socket.destroyed || this.socket.writableEnded) return true;
+    this.written += end - start;
     return send(this.socket, buffer, start, end, owned);
   }
 
@@ -122,6 +132,10 @@ export class NetConnection implements Connection {
   read(n: number, buffer: Buffer): void {
     this.readCb!(this, n, buffer);
   }
+}
+
+function repause(conn: NetConnection): void {
+  conn.repause();
 }
 
 function onSplicedRead(this: OwnedSocket, n: number, buffer: Buffer): void {
