@@ -1,0 +1,19 @@
+/**
+ * Run the enclosing describe block with FULCRUM_DATAPLANE set to `mode`
+ * ('net': net.Socket, 'handle': libuv handles where the probe passes),
+ * restored afterwards. Read when the data plane is chosen, so set it before
+ * starting fulcrum; the choice is per process, so each mode resets the module
+ * registry's memory of it (chooseDataPlane is re-probed).
+ */
+export const DATAPLANE_MODES = ['handle', 'net'] as const;
+
+export function useDataPlaneMode(mode: string): void {
+  const saved = process.env.FULCRUM_DATAPLANE;
+  beforeAll(() => {
+    process.env.FULCRUM_DATAPLANE = mode;
+  });
+  afterAll(() => {
+    if (saved === undefined) delete process.env.FULCRUM_DATAPLANE;
+    else process.env.FULCRUM_DATAPLANE = saved;
+  });
+}
