@@ -2,8 +2,8 @@
  * Run the enclosing describe block with FULCRUM_DATAPLANE set to `mode`
  * ('net': net.Socket, 'handle': libuv handles where the probe passes),
  * restored afterwards. Read when the data plane is chosen, so set it before
- * starting fulcrum; the choice is per process, so each mode resets the module
- * registry's memory of it (chooseDataPlane is re-probed).
+ * starting fulcrum (chooseDataPlane reads it per service start; the probe of
+ * the handle path itself runs once per process).
  */
 export const DATAPLANE_MODES = ['handle', 'net'] as const;
 

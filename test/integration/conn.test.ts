@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 import type { Connection, ConnectionEvents, ConnectionListener, DataPlaneFactory } from '../../src/proxy/conn/connection';
-import { chooseDataPlane, handleDataPlane, netDataPlane, probeBehaviour } from '../../src/proxy/conn/probe';
+import { chooseDataPlane, currentDataPlane, handleDataPlane, netDataPlane, probeBehaviour } from '../../src/proxy/conn/probe';
 import { loadBindings, useBindings } from '../../src/proxy/conn/handle-connection';
 import { close, fdCount, listen, refusedPort } from '../helpers/net';
 
@@ -140,23 +140,23 @@ test('the handle bindings load and pass the behaviour probe on this Node', async
   expect(await probeBehaviour(netDataPlane)).toBeNull();
 });
 
-test('FULCRUM_DATAPLANE=net forces net; otherwise the probe picks handle', async () => {
+test('FULCRUM_DATAPLANE=net forces net; otherwise the probe picks handle; /status reads the last choice', async () => {
   const saved = process.env.FULCRUM_DATAPLANE;
   try {
-    jest.resetModules();
     process.env.FULCRUM_DATAPLANE = 'net';
-    const forced = await (require('../../src/proxy/conn/probe') as typeof import('../../src/proxy/conn/probe')).chooseDataPlane();
+    const forced = await chooseDataPlane();
     expect(forced.kind).toBe('net');
     expect(forced.reason).toMatch(/FULCRUM_DATAPLANE/);
-    jest.resetModules();
+    expect(currentDataPlane()).toBe('net');
     delete process.env.FULCRUM_DATAPLANE;
-    const probed = await (require('../../src/proxy/conn/probe') as typeof import('../../src/proxy/conn/probe')).chooseDataPlane();
+    const probed = await chooseDataPlane();
     expect(probed.kind).toBe('handle');
+    expect(probed.factory).toBe(handleDataPlane);
+    expect(currentDataPlane()).toBe('handle');
   } finally {
     if (saved === undefined) delete process.env.FULCRUM_DATAPLANE;
     else process.env.FULCRUM_DATAPLANE = saved;
   }
-  expect(typeof chooseDataPlane).toBe('function');
 });
 
 describe.each(planes.map((p) => [p.kind, p] as const))('data plane %s', (_kind, plane) => {

@@ -33,39 +33,46 @@ export interface DataPlaneChoice {
 }
 
 const PROBE_TIMEOUT_MS = 2000;
-let chosen: Promise<DataPlaneChoice> | null = null;
+/** The probe of the handle path runs once per process (each worker thread probes for itself). */
+let probed: Promise<string | null> | null = null;
+let current: DataPlaneKind | null = null;
+let logged: string | null = null;
 
-/** The data plane of this process (probed on the first call, then remembered). */
-export function chooseDataPlane(): Promise<DataPlaneChoice> {
-  if (chosen === null) {
-    chosen = decide().then((choice) => {
-      rootLogger.info({ dataPlane: choice.kind, reason: choice.reason, node: process.version }, `tcp data plane: ${choice.kind}`);
-      return choice;
-    });
+/**
+ * The data plane for a service starting now: FULCRUM_DATAPLANE is read on
+ * each call (so tests can run suites under both), the probe only once. The
+ * choice is logged when it changes.
+ */
+export async function chooseDataPlane(): Promise<DataPlaneChoice> {
+  const choice = await decide();
+  current = choice.kind;
+  const line = `${choice.kind}: ${choice.reason}`;
+  if (line !== logged) {
+    logged = line;
+    rootLogger.info({ dataPlane: choice.kind, reason: choice.reason, node: process.version }, `tcp data plane: ${choice.kind}`);
   }
-  return chosen;
+  return choice;
 }
 
-/** The choice, if already made (for /status). */
-let current: DataPlaneKind | null = null;
+/** The last choice made in this process (for /status), null before any TCP service started. */
 export function currentDataPlane(): DataPlaneKind | null {
   return current;
 }
 
 async function decide(): Promise<DataPlaneChoice> {
-  const wanted = process.env.FULCRUM_DATAPLANE;
-  if (wanted === 'net') return remember({ factory: netDataPlane, kind: 'net', reason: 'forced by FULCRUM_DATAPLANE=net' });
-  const bindings = loadBindings();
-  if (bindings === null) return remember({ factory: netDataPlane, kind: 'net', reason: 'libuv handle bindings missing or of another shape' });
-  useBindings(bindings);
-  const failure = await probeBehaviour(handleDataPlane);
-  if (failure !== null) return remember({ factory: netDataPlane, kind: 'net', reason: `handle probe failed: ${failure}` });
-  return remember({ factory: handleDataPlane, kind: 'handle', reason: wanted === 'handle' ? 'asked for, probe passed' : 'probe passed' });
+  if (process.env.FULCRUM_DATAPLANE === 'net') return { factory: netDataPlane, kind: 'net', reason: 'forced by FULCRUM_DATAPLANE=net' };
+  if (probed === null) probed = probeHandle();
+  const failure = await probed;
+  if (failure !== null) return { factory: netDataPlane, kind: 'net', reason: failure };
+  return { factory: handleDataPlane, kind: 'handle', reason: 'probe passed' };
 }
 
-function remember(choice: DataPlaneChoice): DataPlaneChoice {
-  current = choice.kind;
-  return choice;
+async function probeHandle(): Promise<string | null> {
+  const bindings = loadBindings();
+  if (bindings === null) return 'libuv handle bindings missing or of another shape';
+  useBindings(bindings);
+  const failure = await probeBehaviour(handleDataPlane);
+  return failure === null ? null : `handle probe failed: ${failure}`;
 }
 
 const PING = Buffer.from('fulcrum data plane probe →');
