@@ -1,8 +1,8 @@
 import net from 'node:net';
 import type { ProxyProtocolVersion } from '../config/types';
 import { ProxyHeaderParser, encodeV1, encodeV2, type ProxyAddress } from './proxy-protocol';
-import { send } from './splice';
-import type { SessionSocket, TcpSession } from './tcp-session';
+import type { Connection } from './conn/connection';
+import type { SessionConn, TcpSession } from './tcp-session';
 import { guarded } from '../timers';
 
 /**
@@ -17,42 +17,36 @@ import { guarded } from '../timers';
  * session's for ACLs, limits, source-hash, logs and the header sent onward.
  */
 export function readProxyHeader(session: TcpSession): void {
-  const client = session.client;
-  const parser = new ProxyHeaderParser();
-  session.headerRead = true;
+  session.headerReading = true;
+  session.headerParser = new ProxyHeaderParser();
   session.timer = setTimeout(onHeaderTimeout, session.proxy.proxyHeaderTimeout, session);
-  // One closure per trusted connection, only on this path; the splice itself has none.
-  const onData = (chunk: Buffer): void => {
-    const result = parser.push(chunk);
-    if (result.state === 'need-more') return;
-    client.removeListener('data', onData);
-    client.removeListener('end', onEnd);
-    client.pause();
-    // The client's FIN may already be read with the header: remember it for the splice.
-    client.once('end', onEarlyEnd);
-    session.clearTimer();
-    if (result.state === 'error') {
-      if (session.proxy.log.isLevelEnabled('debug')) session.proxy.log.debug({ client: session.clientAddress, reason: result.reason }, 'bad PROXY header');
-      return session.refuse('proxy_header');
-    }
-    const h = result.header;
-    if (h !== null) {
-      // LOCAL / UNKNOWN (h === null): the front LB speaks for itself; keep the peer address.
-      session.clientAddress = h.sourceAddress;
-      session.clientPort = h.sourcePort;
-      session.proxiedDest = { address: h.destAddress, port: h.destPort };
-    }
-    if (result.rest.length > 0) session.pending = result.rest;
-    session.admit();
-  };
-  const onEnd = (): void => session.refuse('proxy_header');
-  client.on('data', onData);
-  client.once('end', onEnd);
-  client.resume();
+  session.client.readStart(onHeaderRead);
 }
 
-function onEarlyEnd(this: SessionSocket): void {
-  this.session.clientEndedEarly = true;
+/** Header bytes (shared buffer: copied, the parser may hold them). Nothing past the header is read until the connect. */
+function onHeaderRead(conn: Connection, n: number, buffer: Buffer): void {
+  const session = (conn as SessionConn).owner;
+  const parser = session.headerParser;
+  if (parser === null || !session.headerReading) return;
+  const result = parser.push(Buffer.from(buffer.subarray(0, n)));
+  if (result.state === 'need-more') return;
+  conn.pause();
+  session.headerReading = false;
+  session.headerParser = null;
+  session.clearTimer();
+  if (result.state === 'error') {
+    if (session.proxy.log.isLevelEnabled('debug')) session.proxy.log.debug({ client: session.clientAddress, reason: result.reason }, 'bad PROXY header');
+    return session.refuse('proxy_header');
+  }
+  const h = result.header;
+  if (h !== null) {
+    // LOCAL / UNKNOWN (h === null): the front LB speaks for itself; keep the peer address.
+    session.clientAddress = h.sourceAddress;
+    session.clientPort = h.sourcePort;
+    session.proxiedDest = { address: h.destAddress, port: h.destPort };
+  }
+  if (result.rest.length > 0) session.pending = result.rest;
+  session.admit();
 }
 
 const onHeaderTimeout = guarded('proxy header timeout', (session: TcpSession): void => {
@@ -69,28 +63,28 @@ const onHeaderTimeout = guarded('proxy header timeout', (session: TcpSession): v
  * its first bytes are checked when they come.
  */
 export function awaitFirstBytes(session: TcpSession): void {
-  const client = session.client;
   session.timer = setTimeout(onFirstBytesTimeout, session.proxy.proxyHeaderTimeout, session);
-  client.once('end', onEndBeforeFirstBytes);
+  session.awaitingFirstBytes = true;
   session.attachClientReads();
-  client.resume();
 }
 
 const onFirstBytesTimeout = guarded('first bytes timeout', (session: TcpSession): void => {
   session.timer = null;
+  session.awaitingFirstBytes = false;
   session.client.pause();
   session.beginConnect();
 });
 
 /**
- * The client's FIN before the backend is connected (a paused Readable still
- * emits 'end' once its buffer is empty): whatever was held is data, not a
- * header; connect if that has not begun, and connected() passes the FIN on.
+ * The client's FIN before the backend session is open. While its PROXY header
+ * is read: refused. Otherwise whatever was held is data, not a header: connect
+ * if that has not begun, and connected() passes the FIN on.
  */
-function onEndBeforeFirstBytes(this: SessionSocket): void {
-  const s = this.session;
-  if (s.isOpen) return; // onClientEnd's turn
+export function clientEndBeforeOpen(s: TcpSession): void {
+  if (s.headerReading) return s.refuse('proxy_header');
   s.clientEndedEarly = true;
+  if (!s.awaitingFirstBytes) return;
+  s.awaitingFirstBytes = false;
   s.checkFirstChunk = false;
   if (s.upstream !== null) return; // already connecting
   s.clearTimer();
@@ -104,7 +98,7 @@ function onEndBeforeFirstBytes(this: SessionSocket): void {
  * normal client is not. `owned`: whether `buffer` may be kept (a 'data' chunk)
  * or is the shared read buffer.
  */
-export function checkFirstBytes(s: TcpSession, client: SessionSocket, buffer: Buffer, n: number, owned: boolean): void {
+export function checkFirstBytes(s: TcpSession, client: SessionConn, buffer: Buffer, n: number, owned: boolean): void {
   const held = s.pending;
   const head = held === null ? buffer.subarray(0, n) : Buffer.concat([held, buffer.subarray(0, n)]);
   const headOwned = owned || held !== null;
@@ -116,13 +110,14 @@ export function checkFirstBytes(s: TcpSession, client: SessionSocket, buffer: Bu
     s.pending = headOwned ? head : Buffer.from(head);
     if (verdict === 'no') {
       client.pause(); // nothing more is read until the backend is connected
+      s.awaitingFirstBytes = false;
       s.clearTimer();
       s.beginConnect();
     }
     return;
   }
   s.pending = null;
-  if (!send(s.upstream, head, 0, head.length, headOwned)) client.pause();
+  if (!s.upstream.write(head, 0, head.length, headOwned)) client.pause();
 }
 
 const V1_PREFIX = Buffer.from('PROXY ');
@@ -142,10 +137,10 @@ function proxySignature(head: Buffer): 'yes' | 'maybe' | 'no' {
 }
 
 /** Our header goes first on the backend connection, before any client byte. */
-export function writeProxyHeader(session: TcpSession, upstream: SessionSocket, version: ProxyProtocolVersion): void {
+export function writeProxyHeader(session: TcpSession, upstream: SessionConn, version: ProxyProtocolVersion): void {
   const client = session.client;
   const dest = session.proxiedDest;
-  const destAddress = dest?.address ?? client.localAddress ?? '';
+  const destAddress = dest?.address ?? client.localAddress;
   const source = session.clientAddress;
   const address: ProxyAddress = {
     family: net.isIPv6(source) || net.isIPv6(destAddress) ? 6 : 4,
@@ -153,7 +148,8 @@ export function writeProxyHeader(session: TcpSession, upstream: SessionSocket, v
     sourceAddress: source,
     sourcePort: session.clientPort,
     destAddress,
-    destPort: dest?.port ?? client.localPort ?? 0,
+    destPort: dest?.port ?? client.localPort,
   };
-  upstream.write(version === 'v1' ? encodeV1(address) : encodeV2(address));
+  const header = version === 'v1' ? encodeV1(address) : encodeV2(address);
+  upstream.write(header, 0, header.length, true);
 }

@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { LatencyHistogram } from '../admin/histogram';
 import type { Balancer, PickContext } from '../balancer/balancer';
 import type { Endpoint } from '../config/types';
@@ -6,7 +5,9 @@ import { FulcrumError } from '../errors';
 import type { Logger } from '../log';
 import type { Backend } from '../pool/backend';
 import type { SourceLimiter } from '../admission/source-limiter';
-import { TcpSession, type CloseReason } from './tcp-session';
+import { CLIENT_EVENTS, TcpSession, type CloseReason } from './tcp-session';
+import type { Connection, ConnectionListener, DataPlaneFactory } from './conn/connection';
+import { chooseDataPlane, netDataPlane } from './conn/probe';
 import type { ListenOptions } from './data-plane';
 import { guarded } from '../timers';
 
@@ -67,11 +68,6 @@ export interface TcpProxyOptions {
   onConnectFailure?: (backend: Backend) => void;
   /** A retry with no primary left to try falls through to a backup (before passive checks have marked the primaries down). */
   pickBackup?: (ctx: PickContext) => Backend | null;
-  /**
-   * Shared read buffer and direct writes (splice.ts); false: 'data' events and
-   * socket.write(). Default: on, unless the environment has FULCRUM_SPLICE=off.
-   */
-  splice?: boolean;
 }
 
 /**
@@ -92,7 +88,6 @@ export class TcpProxy {
   acceptProxy: AdmissionCheck | null;
   limiter: SourceLimiter | null;
   hasUsableBackend: () => boolean;
-  readonly splice: boolean;
   readonly logConnections: boolean;
   readonly log: Logger;
   readonly sessions = new Set<TcpSession>();
@@ -103,7 +98,10 @@ export class TcpProxy {
   readonly sessionTime = new LatencyHistogram();
   onConnectFailure: ((backend: Backend) => void) | undefined;
   readonly pickBackup: (ctx: PickContext) => Backend | null;
-  private readonly server: net.Server;
+  /** Chosen when listen() starts (probe.ts): libuv handles, or net.Socket. */
+  dataPlane: DataPlaneFactory = netDataPlane;
+  private listener: ConnectionListener | null = null;
+  private maxConns: number;
   private idleWaiters: Array<() => void> = [];
   /** Runs while there are sessions: probes the paused sides of open ones for resets (TcpSession.probePaused). */
   private probeTimer: NodeJS.Timeout | null = null;
@@ -125,45 +123,41 @@ export class TcpProxy {
     this.log = options.log;
     this.onConnectFailure = options.onConnectFailure;
     this.pickBackup = options.pickBackup ?? noBackup;
-    this.splice = options.splice ?? process.env.FULCRUM_SPLICE !== 'off';
-    this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.accept(socket));
-    // Node closes connections beyond maxConnections at accept and tells us: count them.
-    this.server.maxConnections = options.maxConnections;
-    this.server.on('drop', () => {
-      this.rejects.max_connections++;
-    });
-    // A failed bind is listen()'s to report (once, as ERR_FULCRUM_LISTEN); this logs errors of a listening socket.
-    this.server.on('error', (err) => {
-      if (this.server.listening) this.log.error({ err }, 'listener error');
-    });
+    this.maxConns = options.maxConnections;
   }
 
-  listen(endpoint: Endpoint, options: ListenOptions = {}): Promise<Endpoint> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        reject(new FulcrumError('ERR_FULCRUM_LISTEN', `service ${this.name}: cannot listen on ${endpoint.text}: ${err.code ?? err.message}`, [], { cause: err }));
-      };
-      this.server.once('error', onError);
-      const reusePort = options.reusePort === true;
-      this.server.listen({ host: endpoint.host, port: endpoint.port, ipv6Only: endpoint.family === 6, ...(reusePort && { reusePort }) }, () => {
-        this.server.removeListener('error', onError);
-        const bound = this.server.address() as net.AddressInfo;
-        const text = endpoint.family === 6 ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
-        resolve({ host: bound.address, port: bound.port, family: endpoint.family, text });
-      });
-    });
+  async listen(endpoint: Endpoint, options: ListenOptions = {}): Promise<Endpoint> {
+    const choice = await chooseDataPlane();
+    this.dataPlane = choice.factory;
+    const listener = choice.factory.listener(
+      {
+        connection: (conn) => this.accept(conn),
+        // accept(2) failures (EMFILE…): the listener goes on.
+        error: (err) => this.log.error({ err }, 'listener error'),
+      },
+      CLIENT_EVENTS,
+    );
+    try {
+      // IPv6 listens on IPv6 only (as before: ipv6Only), so an IPv4 service can share the port.
+      const bound = await listener.listen({ host: endpoint.host, port: endpoint.port, reusePort: options.reusePort === true, ipv6Only: endpoint.family === 6 });
+      this.listener = listener;
+      const text = endpoint.family === 6 ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+      return { host: bound.address, port: bound.port, family: endpoint.family, text };
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new FulcrumError('ERR_FULCRUM_LISTEN', `service ${this.name}: cannot listen on ${endpoint.text}: ${e.code ?? e.message}`, [], { cause: err });
+    }
   }
 
   get listening(): boolean {
-    return this.server.listening;
+    return this.listener !== null && this.listener.listening;
   }
 
-  /**
-   * Stop accepting; live sessions go on. The listening socket closes at once;
-   * server.close()'s callback would wait for every connection, so it is not awaited.
-   */
+  /** Stop accepting; live sessions go on. The listening socket closes at once. */
   stopAccepting(): void {
-    if (this.server.listening) this.server.close();
+    const listener = this.listener;
+    this.listener = null;
+    if (listener !== null) void listener.close();
   }
 
   /** Resolves when no session is live (immediately if none). */
@@ -173,7 +167,7 @@ export class TcpProxy {
   }
 
   set maxConnections(n: number) {
-    this.server.maxConnections = n;
+    this.maxConns = n;
   }
 
   abortAll(): void {
@@ -193,15 +187,20 @@ export class TcpProxy {
     return closed;
   }
 
-  private accept(socket: net.Socket): void {
-    if (socket.remoteAddress === undefined) {
+  private accept(conn: Connection): void {
+    if (conn.remoteAddress === '') {
       // Already gone between accept and here (reset in the backlog).
-      socket.on('error', noop);
-      socket.destroy();
+      conn.close();
+      return;
+    }
+    if (this.sessions.size >= this.maxConns) {
+      // Closed at accept, as net.Server's maxConnections does: counted.
+      this.rejects.max_connections++;
+      conn.close();
       return;
     }
     this.accepted++;
-    const session = new TcpSession(this, socket);
+    const session = new TcpSession(this, conn);
     this.sessions.add(session);
     if (this.probeTimer === null) {
       this.probeTimer = setInterval(probePausedSessions, PAUSED_PROBE_MS, this.sessions);
@@ -266,7 +265,6 @@ function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-function noop(): void {}
 
 /** How often paused sides are asked for a reset: a syscall per paused side, none for the others. */
 const PAUSED_PROBE_MS = 1000;

@@ -1,11 +1,10 @@
-import net from 'node:net';
 import { NO_TRIED, type PickContext } from '../balancer/balancer';
 import { hashSource } from '../balancer/hash';
 import type { SourceLimiter } from '../admission/source-limiter';
 import type { Backend } from '../pool/backend';
-import { awaitFirstBytes, checkFirstBytes, readProxyHeader, writeProxyHeader } from './session-proxy-header';
-import { endedByReset, probeForReset, reset } from './resets';
-import { send, spliceReadOption, spliceReads } from './splice';
+import type { Connection, ConnectionEvents } from './conn/connection';
+import type { ProxyHeaderParser } from './proxy-protocol';
+import { awaitFirstBytes, checkFirstBytes, clientEndBeforeOpen, readProxyHeader, writeProxyHeader } from './session-proxy-header';
 import type { RejectReason, TcpProxy } from './tcp-proxy';
 import { guarded } from '../timers';
 
@@ -27,7 +26,8 @@ import { guarded } from '../timers';
  * the socket, so no closure is created per connection or per chunk.
  */
 
-export type SessionSocket = net.Socket & { session: TcpSession };
+/** A connection of a session: its owner is the session. */
+export type SessionConn = Connection & { owner: TcpSession };
 
 const enum State {
   Admitting,
@@ -50,14 +50,14 @@ export type CloseReason =
   | 'drain_timeout';
 
 export class TcpSession implements PickContext {
-  readonly client: SessionSocket;
+  readonly client: SessionConn;
   /** The client as fulcrum's backends should know it: the peer, or the address a trusted PROXY header gave. */
   clientAddress: string;
   clientPort: number;
   sourceHash: number;
   tried: readonly Backend[] = NO_TRIED;
   backend: Backend | null = null;
-  upstream: SessionSocket | null = null;
+  upstream: SessionConn | null = null;
   readonly startedAt: number;
   /** When the connect attempt that is running (or that succeeded) began: connect time is charged per attempt. */
   attemptStartedAt = 0;
@@ -72,8 +72,11 @@ export class TcpSession implements PickContext {
   clientEndedEarly = false;
   /** Untrusted client of a service with acceptProxy: its first bytes must not be a PROXY header. */
   checkFirstChunk = false;
-  /** The client's PROXY header was read through 'data' events (so its reads stay on them). */
-  headerRead = false;
+  /** The client's PROXY header is being read (a FIN now refuses the client). */
+  headerReading = false;
+  headerParser: ProxyHeaderParser | null = null;
+  /** The client's first bytes are awaited before the connect (untrusted client of an acceptProxy service). */
+  awaitingFirstBytes = false;
   /** Client reads are set up (before the connect when an untrusted client's first bytes are awaited). */
   private readsAttached = false;
   /** Reads either way (and drains of queued writes), counted for the idle check (cheaper than re-arming a timer per chunk). */
@@ -94,16 +97,14 @@ export class TcpSession implements PickContext {
 
   constructor(
     readonly proxy: TcpProxy,
-    client: net.Socket,
+    client: Connection,
   ) {
-    this.client = client as SessionSocket;
-    this.client.session = this;
-    this.clientAddress = client.remoteAddress ?? '';
-    this.clientPort = client.remotePort ?? 0;
+    this.client = client as SessionConn;
+    this.client.owner = this;
+    this.clientAddress = client.remoteAddress;
+    this.clientPort = client.remotePort;
     this.sourceHash = 0;
     this.startedAt = performance.now();
-    client.on('error', onClientError);
-    client.on('close', onClientClose);
   }
 
   start(): void {
@@ -143,12 +144,11 @@ export class TcpSession implements PickContext {
     this.connectNext();
   }
 
-  /** Read the client from now on: the shared buffer where this Node allows it, else 'data' events. */
+  /** Read the client from now on (into the shared buffer, handed to the backend). */
   attachClientReads(): void {
     if (this.readsAttached) return;
     this.readsAttached = true;
-    const client = this.client;
-    if (!this.proxy.splice || this.headerRead || !spliceReads(client, onClientRead)) client.on('data', onClientData);
+    this.client.readStart(onClientRead);
   }
 
   /**
@@ -163,12 +163,12 @@ export class TcpSession implements PickContext {
     if (this.reason === 'done') this.reason = reason;
     this.clearTimer();
     if (reason === 'idle_timeout') {
-      this.upstream?.destroy();
-      this.client.destroy();
+      this.upstream?.close();
+      this.client.close();
       return;
     }
-    if (this.upstream !== null) reset(this.upstream);
-    reset(this.client);
+    this.upstream?.reset();
+    this.client.reset();
   }
 
   /** Turn the client away before any backend session exists; counted by reason. */
@@ -177,8 +177,8 @@ export class TcpSession implements PickContext {
     this.rejectReason = reason;
     this.clearTimer();
     this.proxy.rejected(this, reason);
-    this.upstream?.destroy();
-    this.client.destroy();
+    this.upstream?.close();
+    this.client.close();
   }
 
   private connectNext(): void {
@@ -197,20 +197,9 @@ export class TcpSession implements PickContext {
     const addr = backend.address;
     this.attemptStartedAt = performance.now();
     // IP literals only: net.connect skips DNS lookup and family auto-selection for them.
-    const up = net.connect({
-      host: addr.host,
-      port: addr.port,
-      family: addr.family,
-      allowHalfOpen: true,
-      noDelay: true,
-      onread: proxy.splice ? UPSTREAM_READ : undefined,
-    }) as SessionSocket;
-    up.session = this;
+    const up = proxy.dataPlane.connect({ host: addr.host, port: addr.port, family: addr.family, noDelay: true }, UPSTREAM_EVENTS, this) as SessionConn;
     this.upstream = up;
     this.upstreamClosed = false;
-    up.on('error', onUpstreamError);
-    up.on('close', onUpstreamClose);
-    up.on('connect', onUpstreamConnect); // fires once; `on` spares once()'s wrapper
     // Node has no connect timeout of its own; the timer carries the session as an argument, not a closure.
     this.timer = setTimeout(onConnectTimeout, proxy.connectTimeout, this);
   }
@@ -229,19 +218,16 @@ export class TcpSession implements PickContext {
     if (backend.proxyProtocol !== null) writeProxyHeader(this, up, backend.proxyProtocol);
     // Held bytes go first, unless they are still an undecided prefix of a PROXY signature.
     if (this.pending !== null && !this.checkFirstChunk) {
-      up.write(this.pending);
+      up.write(this.pending, 0, this.pending.length, true);
       this.pending = null;
     }
-    this.attachClientReads();
+    // The client's FIN already came (a reset would have been its error, seen by the connection).
     if (this.clientEndedEarly) {
-      if (endedByReset(client)) return;
-      up.end();
+      up.shutdown();
       this.halfClosed();
-    } else client.on('end', onClientEnd);
-    client.on('drain', onClientDrain);
-    if (!this.proxy.splice) up.on('data', onUpstreamData);
-    up.on('end', onUpstreamEnd);
-    up.on('drain', onUpstreamDrain);
+    }
+    up.readStart(onUpstreamRead);
+    this.attachClientReads();
     const idle = this.proxy.idleTimeout;
     if (idle > 0) this.idleTimer = setTimeout(onIdleCheck, idle / IDLE_CHECKS, this);
     client.resume();
@@ -269,8 +255,8 @@ export class TcpSession implements PickContext {
    */
   probePaused(): void {
     if (this.state !== State.Open) return;
-    probeForReset(this.client);
-    probeForReset(this.upstream!);
+    this.client.probeReset();
+    this.upstream!.probeReset();
   }
 
   connectFailed(err: Error | null): void {
@@ -278,8 +264,7 @@ export class TcpSession implements PickContext {
     this.clearTimer();
     const backend = this.backend!;
     const up = this.upstream!;
-    up.removeListener('connect', onUpstreamConnect);
-    up.destroy();
+    up.close();
     backend.active--;
     backend.connectFailures++;
     backend.consecutiveFailures++;
@@ -301,20 +286,20 @@ export class TcpSession implements PickContext {
   }
 
   /** An error on one side of an open session: pass it on to the other side as a reset. */
-  broken(from: SessionSocket, reason: CloseReason): void {
+  broken(from: SessionConn, reason: CloseReason): void {
     if (this.state !== State.Open) {
       // The client went away before a backend session existed: drop the attempt.
       if (this.reason === 'done') this.reason = reason;
       this.clearTimer();
-      this.upstream?.destroy();
+      this.upstream?.close();
       return;
     }
     if (this.reason === 'done') this.reason = reason;
     const other = from === this.client ? this.upstream : this.client;
-    if (other !== null && !other.destroyed) other.resetAndDestroy();
+    other?.reset();
   }
 
-  socketClosed(socket: SessionSocket): void {
+  socketClosed(socket: SessionConn): void {
     if (socket === this.client) this.clientClosed = true;
     else if (socket === this.upstream) this.upstreamClosed = true;
     else return; // an earlier, failed upstream attempt
@@ -365,97 +350,83 @@ const onHalfCloseTimeout = guarded('tcp half-close timeout', (session: TcpSessio
   session.abort('half_close_timeout');
 });
 
-function onUpstreamConnect(this: SessionSocket): void {
-  const s = this.session;
-  if (s.upstream === this) s.connected();
-}
+/** Events of client connections (accepted: no connect event). */
+export const CLIENT_EVENTS: ConnectionEvents = {
+  connect() {},
+  end(conn) {
+    const s = (conn as SessionConn).owner;
+    if (!s.isOpen) return clientEndBeforeOpen(s);
+    if (s.pending !== null) {
+      // Bytes held by the untrusted-PROXY check (a short prefix) still belong to the stream.
+      s.upstream!.write(s.pending, 0, s.pending.length, true);
+      s.pending = null;
+    }
+    passFin(s.upstream!, s);
+  },
+  error(conn) {
+    const s = (conn as SessionConn).owner;
+    s.broken(s.client, 'client_error');
+  },
+  // A drain is bytes leaving for a slow peer: activity for the idle check, though no read happened.
+  drain(conn) {
+    const s = (conn as SessionConn).owner;
+    s.activity++;
+    s.upstream?.resume();
+  },
+  close(conn) {
+    // No owner: closed at accept (gone already, or over maxConnections).
+    (conn as SessionConn).owner?.socketClosed(conn as SessionConn);
+  },
+};
 
-function onUpstreamError(this: SessionSocket, err: Error): void {
-  const s = this.session;
-  if (s.upstream !== this) return; // a superseded attempt
-  if (!s.isOpen) s.connectFailed(err);
-  else s.broken(this, 'backend_error');
-}
+const UPSTREAM_EVENTS: ConnectionEvents = {
+  connect(conn) {
+    const s = (conn as SessionConn).owner;
+    if (s.upstream === conn) s.connected();
+  },
+  end(conn) {
+    const s = (conn as SessionConn).owner;
+    if (s.upstream === conn && s.isOpen) passFin(s.client, s);
+  },
+  error(conn, err) {
+    const s = (conn as SessionConn).owner;
+    if (s.upstream !== conn) return; // a superseded attempt
+    if (!s.isOpen) s.connectFailed(err);
+    else s.broken(conn as SessionConn, 'backend_error');
+  },
+  drain(conn) {
+    const s = (conn as SessionConn).owner;
+    s.activity++;
+    s.client.resume();
+  },
+  close(conn) {
+    (conn as SessionConn).owner.socketClosed(conn as SessionConn);
+  },
+};
 
-function onClientError(this: SessionSocket): void {
-  this.session.broken(this, 'client_error');
-}
-
-function onClientClose(this: SessionSocket): void {
-  this.session.socketClosed(this);
-}
-
-function onUpstreamClose(this: SessionSocket): void {
-  this.session.socketClosed(this);
-}
-
-/** Shared-buffer read of the client (splice.ts): `buffer` is reused after this returns. */
-function onClientRead(this: SessionSocket, n: number, buffer: Buffer): void {
-  const s = this.session;
+/** Client bytes (in the shared buffer, reused after this returns) go to the backend. */
+function onClientRead(conn: Connection, n: number, buffer: Buffer): void {
+  const s = (conn as SessionConn).owner;
   s.activity++;
-  if (s.checkFirstChunk) return checkFirstBytes(s, this, buffer, n, false);
-  if (!send(s.upstream!, buffer, 0, n, false)) this.pause();
+  if (s.checkFirstChunk) return checkFirstBytes(s, s.client, buffer, n, false);
+  if (!s.upstream!.write(buffer, 0, n, false)) conn.pause();
 }
 
-function onUpstreamRead(this: SessionSocket, n: number, buffer: Buffer): void {
-  const s = this.session;
+function onUpstreamRead(conn: Connection, n: number, buffer: Buffer): void {
+  const s = (conn as SessionConn).owner;
   s.activity++;
-  if (!send(s.client, buffer, 0, n, false)) this.pause();
-}
-
-const UPSTREAM_READ = spliceReadOption(onUpstreamRead);
-
-function onClientData(this: SessionSocket, chunk: Buffer): void {
-  const s = this.session;
-  s.activity++;
-  if (s.checkFirstChunk) return checkFirstBytes(s, this, chunk, chunk.length, true);
-  if (!send(s.upstream!, chunk, 0, chunk.length, true)) this.pause();
-}
-
-function onUpstreamData(this: SessionSocket, chunk: Buffer): void {
-  const s = this.session;
-  s.activity++;
-  if (!send(s.client, chunk, 0, chunk.length, true)) this.pause();
-}
-
-// A drain is bytes leaving for a slow peer: activity for the idle check, though no read happened.
-function onUpstreamDrain(this: SessionSocket): void {
-  const s = this.session;
-  s.activity++;
-  s.client.resume();
-}
-
-function onClientDrain(this: SessionSocket): void {
-  const s = this.session;
-  s.activity++;
-  s.upstream!.resume();
-}
-
-function onClientEnd(this: SessionSocket): void {
-  const s = this.session;
-  if (endedByReset(this)) return;
-  if (s.pending !== null) {
-    // Bytes held by the untrusted-PROXY check (a short prefix) still belong to the stream.
-    s.upstream!.write(s.pending);
-    s.pending = null;
-  }
-  passFin(s.upstream!, s);
-}
-
-function onUpstreamEnd(this: SessionSocket): void {
-  if (endedByReset(this)) return;
-  passFin(this.session.client, this.session);
+  if (!s.client.write(buffer, 0, n, false)) conn.pause();
 }
 
 /**
  * A FIN arrived: send one to `to`. When `to` has sent its own FIN already and
  * nothing is queued for it, close() does that (the kernel sends the FIN after
- * the data it holds), which saves a shutdown() and its callback per session.
+ * the data it holds), which saves a shutdown and its callback per session.
  */
-function passFin(to: SessionSocket, s: TcpSession): void {
-  if (to.readableEnded && to.writableLength === 0) to.destroy();
+function passFin(to: SessionConn, s: TcpSession): void {
+  if (to.eof && to.queued === 0) to.close();
   else {
-    to.end();
+    to.shutdown();
     s.halfClosed();
   }
 }

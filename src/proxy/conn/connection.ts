@@ -36,6 +36,7 @@ export interface Connection {
   readStart(callback: ReadCallback): void;
   pause(): void;
   resume(): void;
+  /** pause() was called (and no resume() since). */
   readonly paused: boolean;
   /**
    * Write buffer[start, end). `owned`: the bytes belong to the caller for good, so a remainder
@@ -58,6 +59,8 @@ export interface Connection {
   readonly closed: boolean;
   /** shutdown() was called. */
   readonly ended: boolean;
+  /** The peer's FIN was read (the end event came). */
+  readonly eof: boolean;
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly remoteFamily: string;
@@ -81,6 +84,8 @@ export interface ListenOptions {
   port: number;
   backlog?: number;
   reusePort?: boolean;
+  /** IPv6 only (no IPv4-mapped clients on an IPv6 listener). */
+  ipv6Only?: boolean;
 }
 
 export interface ConnectionListener {

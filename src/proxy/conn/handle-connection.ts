@@ -205,8 +205,11 @@ export class HandleConnection implements Connection {
   get ended(): boolean {
     return (this.flags & F.Ended) !== 0;
   }
+  get eof(): boolean {
+    return (this.flags & F.Eof) !== 0;
+  }
   get paused(): boolean {
-    return (this.flags & F.Paused) !== 0 || (this.flags & F.Reading) === 0;
+    return (this.flags & F.Paused) !== 0;
   }
   get fd(): number {
     return this.fdCache;
@@ -389,7 +392,8 @@ export class HandleConnection implements Connection {
   }
 
   probeReset(): boolean {
-    if ((this.flags & (F.Closed | F.Ended | F.Connecting)) !== 0 || !this.paused || this.writes > 0) return false;
+    // Only a side libuv does not poll (paused, or not reading yet) with nothing queued for it.
+    if ((this.flags & (F.Closed | F.Ended | F.Connecting | F.Active)) !== 0 || this.writes > 0) return false;
     const err = pendingReset(this.fdCache);
     if (err === null) return false;
     this.failWith(err);

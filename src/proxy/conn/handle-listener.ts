@@ -28,7 +28,8 @@ export class HandleListener implements ConnectionListener {
     const family = net.isIP(options.host);
     if (family === 0) return Promise.reject(uvError(-22, 'listen', 'EINVAL'));
     const handle = new b.TCP(b.constants.SERVER);
-    const flags = options.reusePort === true ? (b.constants.UV_TCP_REUSEPORT ?? 0) : 0;
+    let flags = options.reusePort === true ? (b.constants.UV_TCP_REUSEPORT ?? 0) : 0;
+    if (family === 6 && options.ipv6Only === true) flags |= b.constants.UV_TCP_IPV6ONLY ?? 0;
     let err = family === 6 ? handle.bind6(options.host, options.port, flags) : handle.bind(options.host, options.port, flags);
     if (err === 0) err = handle.listen(options.backlog ?? 511);
     if (err !== 0) {

@@ -41,8 +41,11 @@ export class NetConnection implements Connection {
   get ended(): boolean {
     return this.socket.writableEnded;
   }
+  get eof(): boolean {
+    return this.socket.readableEnded;
+  }
   get paused(): boolean {
-    return !this.reading || this.userPaused;
+    return this.userPaused;
   }
   get fd(): number {
     const handle = (this.socket as unknown as { _handle: { fd?: number } | null })._handle;
@@ -122,7 +125,7 @@ export class NetConnection implements Connection {
 
   probeReset(): boolean {
     const socket = this.socket;
-    if (!this.paused || socket.destroyed || socket.connecting || socket.writableEnded || socket.writableLength > 0) return false;
+    if ((this.reading && !this.userPaused) || socket.destroyed || socket.connecting || socket.writableEnded || socket.writableLength > 0) return false;
     const err = pendingReset(socket);
     if (err === null) return false;
     socket.destroy(err);
@@ -212,7 +215,7 @@ export class NetListener implements ConnectionListener {
     return new Promise((resolve, reject) => {
       const onErr = (err: Error): void => reject(err);
       this.server.once('error', onErr);
-      this.server.listen({ host: options.host, port: options.port, backlog: options.backlog, reusePort: options.reusePort } as net.ListenOptions, () => {
+      this.server.listen({ host: options.host, port: options.port, backlog: options.backlog, ipv6Only: options.ipv6Only === true, ...(options.reusePort === true && { reusePort: true }) } as net.ListenOptions, () => {
         this.server.removeListener('error', onErr);
         const a = this.server.address() as net.AddressInfo;
         resolve({ address: a.address, port: a.port, family: a.family });
