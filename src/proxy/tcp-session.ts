@@ -18,12 +18,12 @@ import { guarded } from '../timers';
  * refused or timed-out connect is counted on the Backend and another backend
  * is tried, up to `retries`. Then bytes are spliced both ways with explicit
  * backpressure, FIN is passed on as FIN (allowHalfOpen on both sockets) and a
- * reset or error as a reset. With `proxy.splice` (the default) both sockets
- * read into one shared buffer and chunks go straight to the other socket's
- * descriptor (splice.ts); otherwise 'data' events and socket.write().
+ * reset or error as a reset. Both connections are Connections
+ * (conn/connection.ts): libuv handles or net.Socket, as probe.ts chose for
+ * the service; bytes are read into one shared buffer and written straight on.
  *
  * Event handlers are module-level functions that find their session through
- * the socket, so no closure is created per connection or per chunk.
+ * the connection's owner, so no closure is created per connection or per chunk.
  */
 
 /** A connection of a session: its owner is the session. */

@@ -7,7 +7,7 @@ import { start, type FulcrumHandle } from '../../src/index';
 import { Backend } from '../../src/pool/backend';
 import { backend, ep, fulcrumConfig, tcpService, timeouts } from '../helpers/config';
 import { close, echoServer, listen, readAll, until } from '../helpers/net';
-import { useSpliceMode } from '../helpers/splice-mode';
+import { DATAPLANE_MODES, useDataPlaneMode } from '../helpers/dataplane-mode';
 import { decodeProxy } from '../helpers/proxy-decoder';
 
 const handles: FulcrumHandle[] = [];
@@ -286,9 +286,9 @@ test('health checks send a PROXY v2 LOCAL header only with health.proxyProtocol'
   expect(plain.firsts[0].length).toBe(0);
 });
 
-// Whether the first bytes are read through the shared buffer or 'data' events, the verdict comes before any connect.
-describe.each(['on', 'off'])('acceptProxy with splice %s', (mode) => {
-  useSpliceMode(mode);
+// On either data plane, the verdict on the first bytes comes before any connect.
+describe.each(DATAPLANE_MODES)('acceptProxy on data plane %s', (mode) => {
+  useDataPlaneMode(mode);
 
   /** An echo backend that counts the connections it accepts. */
   async function countingEcho() {

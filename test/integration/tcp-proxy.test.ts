@@ -3,7 +3,8 @@ import net from 'node:net';
 import { start, type FulcrumHandle } from '../../src/index';
 import { backend, fulcrumConfig, tcpService, timeouts } from '../helpers/config';
 import { close, connect, echoServer, listen, readAll, refusedPort, sleep, until } from '../helpers/net';
-import { DATAPLANE_MODES, useDataPlaneMode } from '../helpers/dataplane-mode';
+import { useDataPlaneMode } from '../helpers/dataplane-mode';
+import { useSpliceMode } from '../helpers/splice-mode';
 
 const handles: FulcrumHandle[] = [];
 const servers: net.Server[] = [];
@@ -30,9 +31,15 @@ function sha256(b: Buffer): string {
   return crypto.createHash('sha256').update(b).digest('hex');
 }
 
-// The byte path runs twice: libuv handles (the default where the probe passes) and net.Socket.
-describe.each(DATAPLANE_MODES)('data plane %s', (mode) => {
+// The byte path runs three times: libuv handles (the default where the probe passes), and net.Socket
+// with its shared-buffer splice and with 'data' events (FULCRUM_SPLICE=off).
+describe.each([
+  ['handle', 'on'],
+  ['net', 'on'],
+  ['net', 'off'],
+])('data plane %s, splice %s', (mode, splice) => {
   useDataPlaneMode(mode);
+  useSpliceMode(splice);
 
   test('the session uses the path asked for', async () => {
     const e = await echo();

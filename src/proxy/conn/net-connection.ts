@@ -10,6 +10,11 @@ import type { ConnectOptions, Connection, ConnectionEvents, ConnectionListener, 
  */
 type OwnedSocket = net.Socket & { conn: NetConnection };
 
+/** FULCRUM_SPLICE=off: 'data' events and socket.write() (read once per connection: at its creation). */
+function spliceOff(): boolean {
+  return process.env.FULCRUM_SPLICE === 'off';
+}
+
 export class NetConnection implements Connection {
   readonly kind = 'net' as const;
   owner: unknown = null;
@@ -18,6 +23,8 @@ export class NetConnection implements Connection {
   private userPaused = false;
   /** Bytes handed to the kernel or queued (send() writes to the descriptor, which socket.bytesWritten does not see). */
   private written = 0;
+  /** 'data' events and socket.write() (FULCRUM_SPLICE=off). */
+  private readonly plain = spliceOff();
 
   constructor(
     readonly socket: OwnedSocket,
@@ -82,7 +89,7 @@ export class NetConnection implements Connection {
     this.readCb = callback;
     this.reading = true;
     this.userPaused = false;
-    if (first && !this.spliced && !spliceReads(this.socket, onSplicedRead)) this.socket.on('data', onData);
+    if (first && !this.spliced && (spliceOff() || !spliceReads(this.socket, onSplicedRead))) this.socket.on('data', onData);
     this.socket.resume();
   }
 
@@ -105,6 +112,7 @@ export class NetConnection implements Connection {
   write(buffer: Buffer, start: number, end: number, owned: boolean): boolean {
     if (this.socket.destroyed || this.socket.writableEnded) return true;
     this.written += end - start;
+    if (!this.spliced && this.plain) return this.socket.write(owned ? buffer.subarray(start, end) : Buffer.from(buffer.subarray(start, end)));
     return send(this.socket, buffer, start, end, owned);
   }
 
@@ -184,10 +192,10 @@ export function netConnect(options: ConnectOptions, events: ConnectionEvents, ow
     family: options.family,
     allowHalfOpen: true,
     noDelay: options.noDelay !== false,
-    onread: spliceReadOption(onSplicedRead),
+    onread: spliceOff() ? undefined : spliceReadOption(onSplicedRead),
   }) as OwnedSocket;
   socket.pause(); // nothing is read before readStart()
-  const conn = new NetConnection(socket, events, true);
+  const conn = new NetConnection(socket, events, !spliceOff());
   conn.owner = owner;
   socket.on('connect', onConnect);
   return conn;
