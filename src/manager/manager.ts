@@ -1,4 +1,5 @@
 import { AdminServer } from '../admin/server';
+import { currentDataPlane } from '../proxy/conn/probe';
 import { loadConfigFile } from '../config';
 import type { Endpoint, FulcrumConfig } from '../config/types';
 import { FulcrumError } from '../errors';
@@ -128,6 +129,7 @@ export class Manager implements ControlPlane {
       timerErrors: timerErrors.total,
       udpKernel: this.services.some((s) => s.udp !== null) ? readUdpKernelStats() : null,
       dns: this.dns.list.map((d) => d.status()),
+      dataPlane: currentDataPlane(),
     };
   }
 

@@ -121,6 +121,8 @@ export interface StatusReport {
   udpKernel?: UdpKernelStats | null;
   /** protocol: dns services (GSLB): records, what each answers now and why, members, query counts. */
   dns?: DnsServiceStatus[];
+  /** What carries TCP bytes: 'handle' (libuv handles), 'net' (net.Socket; FULCRUM_DATAPLANE=net or the probe failed); null before any TCP service started. */
+  dataPlane?: 'handle' | 'net' | null;
 }
 
 export type BackendAction = 'drain' | 'enable' | 'disable';

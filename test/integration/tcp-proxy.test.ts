@@ -41,15 +41,16 @@ describe.each([
   useDataPlaneMode(mode);
   useSpliceMode(splice);
 
-  test('the session uses the path asked for', async () => {
+  test('the session uses the path asked for, and /status says which', async () => {
     const e = await echo();
-    const { port, svc } = await run([backend(e.port)]);
+    const { h, port, svc } = await run([backend(e.port)]);
     const client = await connect(port);
     client.write('x');
     await new Promise((r) => client.once('data', r));
     const session = [...svc.tcp!.sessions][0];
     expect(session.client.kind).toBe(mode);
     expect(session.upstream!.kind).toBe(mode);
+    expect(h.manager.status().dataPlane).toBe(mode);
     client.destroy();
   });
 
