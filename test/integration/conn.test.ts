@@ -421,6 +421,21 @@ describe.each(planes.map((p) => [p.kind, p] as const))('data plane %s', (_kind, 
     await srv.listener.close();
   });
 
+  test('a host name is resolved (the handle plane hands it to net)', async () => {
+    const peer = net.createServer((sock) => {
+      sock.on('error', () => {});
+      sock.end('hi');
+    });
+    const port = await listen(peer);
+    const client = plane.connect({ host: 'localhost', port, family: 4 }, events, new Rec());
+    client.readStart(collect);
+    await rec(client).when('end');
+    expect(rec(client).bytes.toString()).toBe('hi');
+    client.close();
+    await rec(client).when('close');
+    await close(peer);
+  });
+
   test('connect refused: an ECONNREFUSED error, no connect, one close', async () => {
     const port = await refusedPort();
     const client = dial(plane, port);

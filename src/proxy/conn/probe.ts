@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { rootLogger } from '../../log';
 import { guarded } from '../../timers';
 import type { Connection, ConnectionEvents, DataPlaneFactory, DataPlaneKind, ListenerEvents } from './connection';
@@ -22,7 +23,8 @@ export const netDataPlane: DataPlaneFactory = {
 export const handleDataPlane: DataPlaneFactory = {
   kind: 'handle',
   listener: (events, connectionEvents) => new HandleListener(events, connectionEvents),
-  connect: handleConnect,
+  // The handle connects to addresses only: a host name (not resolved before) goes through net, which resolves it.
+  connect: (options, events, owner) => (isIP(options.host) === 0 ? netConnect(options, events, owner) : handleConnect(options, events, owner)),
 };
 
 export interface DataPlaneChoice {
