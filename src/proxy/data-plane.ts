@@ -1,4 +1,4 @@
-import type { LatencyHistogram } from '../admin/histogram';
+import type { LatencyHistogram } from '../stats/latency-histogram';
 import type { Balancer } from '../balancer/balancer';
 import type { Endpoint } from '../config/types';
 import type { Backend } from '../pool/backend';

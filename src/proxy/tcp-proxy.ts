@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { LatencyHistogram } from '../admin/histogram';
+import { LatencyHistogram } from '../stats/latency-histogram';
 import type { Balancer, PickContext } from '../balancer/balancer';
 import type { Endpoint } from '../config/types';
 import { FulcrumError } from '../errors';

@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { encodeV2 } from './proxy-protocol';
-import { LatencyHistogram } from '../admin/histogram';
+import { LatencyHistogram } from '../stats/latency-histogram';
 import { NO_TRIED, type Balancer, type PickContext } from '../balancer/balancer';
 import { hashSource } from '../balancer/hash';
 import type { Endpoint } from '../config/types';
