@@ -1,4 +1,4 @@
-import { LatencyHistogram } from '../admin/histogram';
+import { LatencyHistogram } from '../stats/latency-histogram';
 import type { BackendConfig, Endpoint, ProxyProtocolVersion } from '../config/types';
 
 /**

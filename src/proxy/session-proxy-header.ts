@@ -19,7 +19,7 @@ import { guarded } from '../timers';
 export function readProxyHeader(session: TcpSession): void {
   session.headerReading = true;
   session.headerParser = new ProxyHeaderParser();
-  session.timer = setTimeout(onHeaderTimeout, session.proxy.proxyHeaderTimeout, session);
+  session.timer = setTimeout(onHeaderTimeout, session.settings.proxyHeaderTimeout, session);
   session.client.readStart(onHeaderRead);
 }
 
@@ -63,7 +63,7 @@ const onHeaderTimeout = guarded('proxy header timeout', (session: TcpSession): v
  * its first bytes are checked when they come.
  */
 export function awaitFirstBytes(session: TcpSession): void {
-  session.timer = setTimeout(onFirstBytesTimeout, session.proxy.proxyHeaderTimeout, session);
+  session.timer = setTimeout(onFirstBytesTimeout, session.settings.proxyHeaderTimeout, session);
   session.awaitingFirstBytes = true;
   session.attachClientReads();
 }
