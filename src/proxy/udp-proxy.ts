@@ -253,8 +253,8 @@ export class UdpProxy {
     this.sessions.set(key, s);
     this.perSource.set(ip, fromSource + 1);
     this.sessionsTotal++;
-    backend.active++;
-    backend.total++;
+    backend.acquire();
+    backend.countSession();
     this.sync?.created(this, s);
     return s;
   }
@@ -284,9 +284,9 @@ export class UdpProxy {
       this.closeSession(s, 'no_backend');
       return false;
     }
-    old.active--;
-    next.active++;
-    next.total++;
+    old.release();
+    next.acquire();
+    next.countSession();
     s.switchTo(next);
     if (this.log.isLevelEnabled('debug')) this.log.debug({ client: s.key, from: old.name, to: next.name }, 'udp session reassigned');
     return true;
@@ -305,7 +305,7 @@ export class UdpProxy {
     const left = (this.perSource.get(s.clientAddress) ?? 1) - 1;
     if (left > 0) this.perSource.set(s.clientAddress, left);
     else this.perSource.delete(s.clientAddress);
-    s.backend.active--;
+    s.backend.release();
     const ms = this.now() - s.startedAt;
     this.sessionTime.recordMs(ms);
     if (this.settings.logConnections) {
