@@ -1,0 +1,65 @@
+/**
+ * One service's numbers that every worker must agree on: the sessions open
+ * over all workers (so the service's maxConnections and udp.maxSessions hold
+ * across threads) and each worker's live sessions (the per-worker gauge, and
+ * what is given back when a worker dies). Int32, Atomics; the per-worker
+ * entries are written by their worker only.
+ */
+export interface ServiceSharedRef {
+  readonly memory: SharedArrayBuffer;
+  readonly workers: number;
+}
+
+const OPEN = 0;
+const PER_WORKER = 2;
+
+export class ServiceShared {
+  private readonly i32: Int32Array;
+  private readonly mine: number;
+  readonly workers: number;
+
+  constructor(
+    readonly ref: ServiceSharedRef,
+    worker = 0,
+  ) {
+    this.i32 = new Int32Array(ref.memory);
+    this.workers = ref.workers;
+    this.mine = PER_WORKER + worker;
+  }
+
+  static create(workers: number, worker = 0): ServiceShared {
+    return new ServiceShared({ memory: new SharedArrayBuffer((PER_WORKER + workers) * 4), workers }, worker);
+  }
+
+  /** Count a session unless `max` are open over every worker (0: no cap). */
+  tryOpen(max: number): boolean {
+    const before = Atomics.add(this.i32, OPEN, 1);
+    if (max > 0 && before >= max) {
+      Atomics.sub(this.i32, OPEN, 1);
+      return false;
+    }
+    Atomics.add(this.i32, this.mine, 1);
+    return true;
+  }
+
+  close(): void {
+    Atomics.sub(this.i32, OPEN, 1);
+    Atomics.sub(this.i32, this.mine, 1);
+  }
+
+  /** Sessions open over every worker. */
+  get open(): number {
+    return Atomics.load(this.i32, OPEN);
+  }
+
+  /** Sessions open in one worker. */
+  workerSessions(worker: number): number {
+    return Atomics.load(this.i32, PER_WORKER + worker);
+  }
+
+  /** A worker died: its sessions are gone with it. */
+  forgetWorker(worker: number): void {
+    const n = Atomics.exchange(this.i32, PER_WORKER + worker, 0);
+    Atomics.sub(this.i32, OPEN, n);
+  }
+}
