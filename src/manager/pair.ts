@@ -88,6 +88,8 @@ export class Pair implements SessionSync {
       service.udp.sync = this;
       service.udp.backendByName = (name) => service.pool.find(name);
     }
+    // Worker threads report their new UDP sessions (sessionCreated) and get the pins learned from the peer.
+    if (service.remote !== null && service.config.protocol === 'udp') service.remote.syncSessions(true);
     this.updateFault();
   }
 
@@ -179,7 +181,12 @@ export class Pair implements SessionSync {
   // ---- UDP session sync (SessionSync)
 
   created(proxy: UdpProxy, session: UdpSession): void {
-    if (this.peer.state === 'master') this.pending.push({ service: proxy.name, client: session.key, backend: session.backend.name });
+    this.sessionCreated(proxy.name, session.key, session.backend.name);
+  }
+
+  /** A UDP session started (here, or in a worker thread): the peer learns its pin at the next flush. */
+  sessionCreated(service: string, client: string, backend: string): void {
+    if (this.peer.state === 'master') this.pending.push({ service, client, backend });
   }
 
   pinned(proxy: UdpProxy, clientKey: string): string | undefined {
@@ -202,18 +209,29 @@ export class Pair implements SessionSync {
       this.lastFullSync = now;
       this.fullSyncWanted = false;
       this.pending.length = 0;
-      const all: SessionEntry[] = [];
-      for (const s of this.services()) {
-        if (s.udp === null) continue;
+      void this.fullSync().catch((err) => this.log.warn({ err }, 'pair: full session sync failed; the next one retries'));
+      return;
+    }
+    if (this.pending.length > 0) this.peer.sendSessions(this.pending.splice(0));
+  }
+
+  /** Every live UDP session, from this thread's proxies and from each worker's. */
+  private async fullSync(): Promise<void> {
+    const all: SessionEntry[] = [];
+    for (const s of this.services()) {
+      if (s.udp !== null) {
         for (const session of s.udp.sessions.values()) {
           if (all.length >= FULL_SYNC_MAX_ENTRIES) break;
           all.push({ service: s.name, client: session.key, backend: session.backend.name });
         }
+      } else if (s.remote !== null && s.config.protocol === 'udp') {
+        for (const [client, backend] of await s.remote.udpSessions()) {
+          if (all.length >= FULL_SYNC_MAX_ENTRIES) break;
+          all.push({ service: s.name, client, backend });
+        }
       }
-      this.peer.sendSessions(all, true);
-      return;
     }
-    if (this.pending.length > 0) this.peer.sendSessions(this.pending.splice(0));
+    if (this.peer.state === 'master') this.peer.sendSessions(all, true);
   }
 
   private learn(entries: SessionEntry[], fullSyncEnd: boolean): void {
@@ -224,6 +242,12 @@ export class Pair implements SessionSync {
       if (table === undefined) this.pins.set(e.service, (table = new Map()));
       table.delete(e.client); // re-insert: the Map stays in age order
       table.set(e.client, { backend: e.backend, at: now });
+    }
+    // Worker threads keep their own copy: whichever worker gets a client's datagrams looks it up.
+    for (const s of this.services()) {
+      if (s.remote === null) continue;
+      const mine = entries.filter((e) => e.service === s.name);
+      s.remote.pushPins(mine.map((e) => [e.client, e.backend, now]));
     }
     // Bounded: drop the oldest beyond what a full sync can carry.
     for (const table of this.pins.values()) {

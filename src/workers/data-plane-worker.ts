@@ -73,6 +73,8 @@ async function handle(msg: ToWorker): Promise<unknown> {
       syncSessions = msg.on;
       for (const s of services.values()) s.syncSessions = msg.on;
       return undefined;
+    case 'udpSessions':
+      return services.get(msg.key)?.udpSessions() ?? [];
     case 'logLevel':
       return setLogLevel(msg.level);
     case 'crash':

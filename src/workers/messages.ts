@@ -59,6 +59,7 @@ export type ToWorker =
   | { t: 'stats'; id?: number }
   | { t: 'pins'; key: string; pins: Array<[client: string, backend: string, at: number]> }
   | { t: 'syncSessions'; on: boolean }
+  | { t: 'udpSessions'; key: string; id?: number }
   | { t: 'logLevel'; level: string }
   | { t: 'crash'; id?: number };
 

@@ -170,6 +170,17 @@ export class RemoteDataPlane {
     if (pins.length > 0) this.threads.postAll({ t: 'pins', key: this.key, pins });
   }
 
+  /** A failover pair: workers report new UDP sessions. */
+  syncSessions(on: boolean): void {
+    this.threads.postAll({ t: 'syncSessions', on });
+  }
+
+  /** Every worker's live UDP sessions as [client, backend name]. */
+  async udpSessions(): Promise<Array<[string, string]>> {
+    const lists = await this.threads.requestAll<Array<[string, string]>>({ t: 'udpSessions', key: this.key });
+    return lists.flat();
+  }
+
   /** The service left (reload retired it, and it drained): workers forget it. */
   remove(): void {
     if (this.removed) return;

@@ -110,6 +110,12 @@ export class WorkerService {
     }
   }
 
+  /** Live UDP sessions as [client, backend name] (a pair's full session sync). */
+  udpSessions(): Array<[string, string]> {
+    if (!(this.proxy instanceof UdpProxy)) return [];
+    return [...this.proxy.sessions.values()].map((s) => [s.key, s.backend.name]);
+  }
+
   stats(): WorkerStats {
     const connectTimes: WorkerStats['connectTimes'] = [];
     for (const [id, b] of this.backends) if (b.connectTime.count > 0) connectTimes.push([id, b.connectTime.snapshot()]);
