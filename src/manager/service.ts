@@ -20,6 +20,9 @@ import { PassiveHold } from './passive-hold';
 import { Acl } from '../admission/acl';
 import { SourceLimiter } from '../admission/source-limiter';
 import { composeBackends, type DiscoveryView } from '../discovery';
+import { BackendSlot, SlotSlab } from '../pool/backend-slot';
+import { RemoteDataPlane } from '../workers/remote-data-plane';
+import type { DataPlaneThreads } from '../workers/threads';
 import { formatShare, hasChanges, previewChange } from './disruption';
 
 /**
@@ -61,17 +64,25 @@ export class Service {
   /** Backend list changes (reloads, discovery) apply one at a time, in order. */
   private backendChanges: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** The data plane in worker threads (null: on this thread, `tcp` / `udp`). */
+  readonly remote: RemoteDataPlane | null = null;
+  /** Shared slots of this service's backends (one column per worker). */
+  private readonly slab: SlotSlab;
 
-  constructor(config: ServiceConfig, options: { logConnections: boolean; log: Logger; discovery?: DiscoveryView; clock?: Clock }) {
+  constructor(config: ServiceConfig, options: { logConnections: boolean; log: Logger; discovery?: DiscoveryView; clock?: Clock; threads?: DataPlaneThreads }) {
     this.name = config.name;
     this.clock = options.clock ?? realClock;
     this.config = config;
     this.log = options.log.child({ service: config.name });
     this.discovery = options.discovery ?? null;
     const initial = this.composed(config);
-    this.pool = new Pool(initial);
+    this.slab = new SlotSlab(options.threads?.size ?? 1);
+    this.pool = new Pool(initial, () => this.newSlot());
     this.balancer = createBalancer(config.balance);
-    this.pool.on('change', (usable: readonly Backend[]) => this.balancer.rebuild(usable));
+    this.pool.on('change', (usable: readonly Backend[]) => {
+      this.balancer.rebuild(usable);
+      this.remote?.poolChanged();
+    });
     const admission = admissionFor(config);
     if (config.protocol === 'udp') {
       this.udp = new UdpProxy({
@@ -106,8 +117,11 @@ export class Service {
     }
     // The pool keeps the order of `initial`, so backend i is entry i (a lookup by name here made startup O(N²)).
     this.pool.backends.forEach((b, i) => (b.proxyProtocol = proxyProtocolOf(initial[i]!, config)));
-    this.slowStart = new SlowStart(config.slowStart, () => this.balancer.weightsChanged?.());
-    this.states = new BackendStates(this.pool, this.proxy, this.slowStart, this.log, config, (b) => this.udp?.backendDown(b));
+    this.slowStart = new SlowStart(config.slowStart, () => this.weightsChanged());
+    this.states = new BackendStates(this.pool, this.proxy, this.slowStart, this.log, config, (b) => {
+      this.udp?.backendDown(b);
+      if (config.protocol === 'udp') this.remote?.backendDown(b);
+    });
     this.passiveHold = new PassiveHold(config.health.passiveHold, (b) => {
       if (this.checker !== null) return; // active checks own the verdict now
       this.states.update(b, 0, HealthFlag.FailedPassiveCheck);
@@ -124,6 +138,22 @@ export class Service {
     }
     this.agent = this.createAgent(config.agent);
     this.balancer.rebuild(this.pool.usable);
+  }
+
+  /** Effective weights moved (slow start, agent): balancers that precompute from them refresh, here and in workers. */
+  private weightsChanged(): void {
+    this.balancer.weightsChanged?.();
+    this.remote?.weightsChanged();
+  }
+
+  private newSlot(): BackendSlot {
+    return new BackendSlot(this.slab.allocate());
+  }
+
+  /** A worker's connect attempt failed (passive health): as passiveFailure, by the worker's backend id. */
+  remoteConnectFailure(id: number): void {
+    const b = this.remote?.backendOf(id);
+    if (b !== undefined) this.passiveFailure(b);
   }
 
   /** The first round of health checks; bounded by the timeout. The manager opens the listener after it. */
@@ -300,7 +330,7 @@ export class Service {
     }
     const added: Backend[] = [];
     for (const c of wanted.values()) {
-      const b = new Backend(c);
+      const b = new Backend(c, this.newSlot());
       b.proxyProtocol = proxyProtocolOf(c, this.config);
       // New backends are checked before they get traffic, then ramp in under slow start.
       this.joinedLater.add(b);
@@ -388,9 +418,7 @@ export class Service {
     if (agent === null || agent === undefined) return null;
     return new CheckAgent(agent, this.clock, {
       update: (b, set, clear) => this.states.update(b, set, clear),
-      weightsChanged: () => {
-        this.balancer.weightsChanged?.();
-      },
+      weightsChanged: () => this.weightsChanged(),
     });
   }
 

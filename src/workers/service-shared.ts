@@ -5,8 +5,12 @@
  * what is given back when a worker dies). Int32, Atomics; the per-worker
  * entries are written by their worker only.
  */
+import { COUNTERS_PER_WORKER, counterColumn, sumColumns, type CounterColumn } from './service-counters';
+
 export interface ServiceSharedRef {
   readonly memory: SharedArrayBuffer;
+  /** The counters (service-counters.ts): one Float64 column per worker. */
+  readonly counters: SharedArrayBuffer;
   readonly workers: number;
 }
 
@@ -17,6 +21,9 @@ export class ServiceShared {
   private readonly i32: Int32Array;
   private readonly mine: number;
   readonly workers: number;
+  private readonly f64: Float64Array;
+  /** This thread's counters (accessors over its column). */
+  readonly counters: CounterColumn;
 
   constructor(
     readonly ref: ServiceSharedRef,
@@ -25,10 +32,18 @@ export class ServiceShared {
     this.i32 = new Int32Array(ref.memory);
     this.workers = ref.workers;
     this.mine = PER_WORKER + worker;
+    this.f64 = new Float64Array(ref.counters);
+    this.counters = counterColumn(this.f64, worker);
+  }
+
+  /** Every worker's counters added up. */
+  sums() {
+    return sumColumns(this.f64, this.workers);
   }
 
   static create(workers: number, worker = 0): ServiceShared {
-    return new ServiceShared({ memory: new SharedArrayBuffer((PER_WORKER + workers) * 4), workers }, worker);
+    const counters = new SharedArrayBuffer(workers * COUNTERS_PER_WORKER * 8);
+    return new ServiceShared({ memory: new SharedArrayBuffer((PER_WORKER + workers) * 4), counters, workers }, worker);
   }
 
   /** Count a session unless `max` are open over every worker (0: no cap). */

@@ -153,7 +153,6 @@ test(`a worker that dies is logged, counted and replaced; the others keep servin
     }
   }
   expect(ok).toBeGreaterThan(N === 1 ? 0 : 19);
-  await until(async () => (await roundTrip().catch(() => '')) === 'ping' as never);
   const report = h.manager.status();
   expect(report.workers).toMatchObject({ count: N, restarts: 1 });
 });
