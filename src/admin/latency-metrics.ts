@@ -12,7 +12,7 @@
  * float noise (0.0020459999999999996) reaches the text.
  */
 import type { Percentiles, ServiceStatus } from '../manager/status';
-import { LATENCY_BUCKETS_SECONDS } from './histogram';
+import { LATENCY_BUCKETS_SECONDS } from '../stats/latency-histogram';
 
 const QUANTILES: ReadonlyArray<[string, 'p50' | 'p90' | 'p99' | 'p999']> = [
   ['0.5', 'p50'],

@@ -269,7 +269,7 @@ export class Manager implements ControlPlane, ThreadsOwner {
     if (JSON.stringify(next.admin?.listen) !== JSON.stringify(this.config.admin?.listen)) {
       this.log.warn('admin.listen changed: the admin API keeps its address until a restart');
     }
-    this.config = { ...next, peer: this.config.peer, admin: this.config.admin === null ? null : { ...this.config.admin, token: next.admin?.token } };
+    this.config = { ...next, workers: this.config.workers, peer: this.config.peer, admin: this.config.admin === null ? null : { ...this.config.admin, token: next.admin?.token } };
     this.log.info(plan.report, 'configuration reloaded');
     return plan.report;
   }

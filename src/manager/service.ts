@@ -17,12 +17,13 @@ import type { DataPlane } from '../proxy/data-plane';
 import { UdpProxy } from '../proxy/udp-proxy';
 import { SlowStart } from './slow-start';
 import { PassiveHold } from './passive-hold';
-import { Acl } from '../admission/acl';
-import { SourceLimiter } from '../admission/source-limiter';
+import { tcpSettings, udpSettingsOf } from '../proxy/settings';
 import { composeBackends, type DiscoveryView } from '../discovery';
 import { BackendSlot, SlotSlab } from '../pool/backend-slot';
 import { RemoteDataPlane } from '../workers/remote-data-plane';
 import type { DataPlaneThreads } from '../workers/threads';
+import type { LimiterSpec } from '../workers/messages';
+import { SharedSourceLimiter } from '../admission/shared-source-limiter';
 import { formatShare, hasChanges, previewChange } from './disruption';
 
 /**
@@ -53,6 +54,8 @@ export class Service {
   /** Backends that had a first health verdict (later ones are recoveries: slow start). Kept across reloads. */
   private readonly verdictSeen = new Set<Backend>();
   private readonly log: Logger;
+  /** log.connections: one access-log line per closed session (the settings carry it; a reload keeps it). */
+  private readonly logConnections: boolean;
   /** The bound address (port resolved when the config asked for port 0). */
   address: Endpoint | null = null;
   /** Listen with SO_REUSEPORT (set by a failover pair sharing the port on one host). */
@@ -83,35 +86,28 @@ export class Service {
       this.balancer.rebuild(usable);
       this.remote?.poolChanged();
     });
-    const admission = admissionFor(config);
-    if (config.protocol === 'udp') {
-      this.udp = new UdpProxy({
-        name: config.name,
+    this.logConnections = options.logConnections;
+    if (options.threads !== undefined) {
+      // Worker threads run the proxy; this thread decides and tells them (src/workers/).
+      const settings = config.protocol === 'udp' ? udpSettingsOf(config, options.logConnections) : tcpSettings(config, options.logConnections);
+      this.remote = new RemoteDataPlane(options.threads, { name: config.name, protocol: config.protocol, balance: config.balance, settings, limiter: limiterSpec(config) }, this.pool, this.balancer);
+      this.proxy = this.remote;
+    } else if (config.protocol === 'udp') {
+      this.udp = new UdpProxy(config.name, udpSettingsOf(config, options.logConnections), {
         balancer: this.balancer,
         log: this.log,
-        ...config.udp,
-        logConnections: options.logConnections,
-        acl: admission.acl,
-        onBackendFailure: (b) => this.passiveFailure(b),
+        hooks: { backendFailed: (b) => this.passiveFailure(b) },
       });
       this.proxy = this.udp;
     } else {
-      this.tcp = new TcpProxy({
-        name: config.name,
+      this.tcp = new TcpProxy(config.name, tcpSettings(config, options.logConnections), {
         balancer: this.balancer,
-        connectTimeout: config.timeouts.connect,
-        idleTimeout: config.timeouts.idle,
-        halfCloseTimeout: config.timeouts.halfClose,
-        maxLifetime: config.timeouts.maxLifetime,
-        proxyHeaderTimeout: config.timeouts.proxyHeader,
-        retries: config.retries,
-        ...admission,
-        hasUsableBackend: () => this.pool.usable.length > 0,
-        maxConnections: config.maxConnections,
-        logConnections: options.logConnections,
         log: this.log,
-        onConnectFailure: (b) => this.passiveFailure(b),
-        pickBackup: (ctx) => pickSpareBackup(this.pool.backends, ctx),
+        hooks: {
+          connectFailed: (b) => this.passiveFailure(b),
+          hasUsableBackend: () => this.pool.usable.length > 0,
+          pickBackup: (ctx) => pickSpareBackup(this.pool.backends, ctx),
+        },
       });
       this.proxy = this.tcp;
     }
@@ -202,28 +198,14 @@ export class Service {
     // Everything that can throw is built before any state changes.
     const balancer = next.balance !== prev.balance ? createBalancer(next.balance) : null;
     this.config = next;
-    const admission = admissionFor(next);
-    const tcp = this.tcp;
-    if (tcp !== null) {
-      tcp.connectTimeout = next.timeouts.connect;
-      tcp.idleTimeout = next.timeouts.idle;
-      tcp.halfCloseTimeout = next.timeouts.halfClose;
-      tcp.maxLifetime = next.timeouts.maxLifetime;
-      tcp.proxyHeaderTimeout = next.timeouts.proxyHeader;
-      tcp.retries = next.retries;
-      tcp.maxConnections = next.maxConnections;
-      tcp.acl = admission.acl;
-      tcp.acceptProxy = admission.acceptProxy;
-      // Keep the live per-source counts unless the limits themselves changed.
-      if (JSON.stringify(next.perSource) !== JSON.stringify(prev.perSource)) tcp.limiter = admission.limiter;
-    }
-    const udp = this.udp;
-    if (udp !== null) {
-      // Settings are read per datagram or session, so they apply in place.
-      const { recvBufferSize: _r, sendBufferSize: _s, allowPrivilegedSources, ...settings } = next.udp;
-      Object.assign(udp.settings, settings);
-      udp.allowPrivilegedSources = allowPrivilegedSources;
-      udp.acl = admission.acl;
+    // New sessions get the new settings; live TCP sessions keep theirs, UDP ones read them per datagram.
+    this.tcp?.applySettings(tcpSettings(next, this.logConnections));
+    this.udp?.applySettings(udpSettingsOf(next, this.logConnections));
+    if (this.remote !== null) {
+      const settings = next.protocol === 'udp' ? udpSettingsOf(next, this.logConnections) : tcpSettings(next, this.logConnections);
+      // A new shared table only when the limits changed: the live per-source counts stay otherwise.
+      const limiter = JSON.stringify(next.perSource) === JSON.stringify(prev.perSource) ? this.remote.limiter : limiterSpec(next);
+      this.remote.applySettings(settings, limiter);
     }
     this.states.onBackendDown = next.onBackendDown;
     this.states.drainTimeout = next.drainTimeout;
@@ -233,6 +215,7 @@ export class Service {
       balancer.rebuild(this.pool.usable);
       this.balancer = balancer;
       this.proxy.balancer = balancer;
+      this.remote?.setBalance(next.balance);
     }
     if (JSON.stringify(next.agent) !== JSON.stringify(prev.agent)) {
       // Removed: what the agents said is undone. Changed: it holds until the new settings' first answers.
@@ -455,13 +438,12 @@ function proxyProtocolOf(backend: BackendConfig, service: ServiceConfig): ProxyP
   return backend.proxyProtocol ?? service.proxyProtocol;
 }
 
-function admissionFor(config: ServiceConfig) {
+/** A service's per-source table in shared memory, for its workers (null without perSource limits). */
+function limiterSpec(config: ServiceConfig): LimiterSpec | null {
   const ps = config.perSource;
-  return {
-    acl: new Acl(config.allow, config.deny), // no lists: check() returns before touching the address
-    acceptProxy: config.acceptProxy.length > 0 ? new Acl(config.acceptProxy, []) : null,
-    limiter: ps === null ? null : new SourceLimiter({ maxConnections: ps.maxConnections, ratePerSecond: ps.ratePerSecond, burst: ps.burst, tableSize: ps.tableSize }),
-  };
+  if (ps === null) return null;
+  const options = { maxConnections: ps.maxConnections, ratePerSecond: ps.ratePerSecond, burst: ps.burst, tableSize: ps.tableSize };
+  return { memory: SharedSourceLimiter.create(options).memory, options };
 }
 
 /** A UDP backend can only be checked through a TCP port or a UDP probe that expects a reply. */

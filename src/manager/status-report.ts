@@ -1,5 +1,6 @@
 import { HealthFlag, type Backend } from '../pool/backend';
 import { reasonNames } from './backend-states';
+import { LatencyHistogram } from '../stats/latency-histogram';
 import type { Service } from './service';
 import type { BackendState, BackendStatus, ServiceStatus } from './status';
 
@@ -43,30 +44,30 @@ export function backendStatus(service: Service, b: Backend): BackendStatus {
           },
     agent: details.agent === null ? null : { result: details.agent.result, ok: details.agent.ok, lastCheckMs: agoMs(details.agent.lastCheckAt) },
     dampedMs: details.dampedMs,
-    connectTime: b.connectTime.percentiles(),
+    connectTime: b.connectTimes().percentiles(),
     ...(b.source !== null && { source: b.source }),
   };
 }
 
 export function serviceStatus(s: Service): ServiceStatus {
-  const tcp = s.tcp;
-  const udp = s.udp;
+  const stats = s.proxy.stats();
+  const udp = stats.udp;
   return {
     name: s.name,
     protocol: s.config.protocol,
     listen: s.address?.text ?? s.config.listen.text,
     balance: s.config.balance,
-    active: s.proxy.sessions.size,
-    accepted: tcp?.accepted ?? udp?.sessionsTotal ?? 0,
-    rejected: tcp !== null ? { ...tcp.rejects } : {},
+    active: stats.sessions,
+    accepted: stats.accepted,
+    rejected: { ...stats.rejects },
     backends: s.pool.backends.map((b) => backendStatus(s, b)),
-    connectTime: tcp !== null ? tcp.connectTime.withBuckets() : EMPTY,
-    sessionTime: s.proxy.sessionTime.withBuckets(),
+    connectTime: stats.connectTime !== null ? LatencyHistogram.merge([stats.connectTime]).withBuckets() : EMPTY,
+    sessionTime: LatencyHistogram.merge([stats.sessionTime]).withBuckets(),
     udp:
       udp === null
         ? null
         : {
-            sessions: udp.sessions.size,
+            sessions: stats.sessions,
             datagramsIn: udp.datagramsIn,
             datagramsOut: udp.datagramsOut,
             bytesIn: udp.bytesIn,

@@ -20,7 +20,7 @@ export interface Percentiles {
   sum?: number;
   /**
    * Services only: cumulative counts of values up to each bound of
-   * LATENCY_BUCKETS_SECONDS (src/admin/histogram.ts), for Prometheus histograms.
+   * LATENCY_BUCKETS_SECONDS (src/stats/latency-histogram.ts), for Prometheus histograms.
    */
   buckets?: number[];
 }

@@ -1,4 +1,4 @@
-import { LatencyHistogram } from '../admin/histogram';
+import { LatencyHistogram, type LatencySnapshot } from '../stats/latency-histogram';
 import type { BackendConfig, Endpoint, ProxyProtocolVersion } from '../config/types';
 import { BackendSlot, COUNTER, F64, I32 } from './backend-slot';
 
@@ -42,8 +42,10 @@ export class Backend {
   private weightValue: number;
   private ramp = 1;
   private agent = 1;
-  /** Time to complete the TCP handshake with this backend, per connected session (this thread's; merged for status). */
-  connectTime = new LatencyHistogram();
+  /** Time to complete the TCP handshake with this backend, per connected session (this thread's; see connectTimes()). */
+  readonly connectTime = new LatencyHistogram();
+  /** With worker threads: each worker's connect times, as last collected (the main thread records none itself). */
+  readonly workerConnectTimes: Array<LatencySnapshot | undefined> = [];
 
   /**
    * `slot`: where the shared numbers live; a worker passes the main thread's
@@ -58,6 +60,21 @@ export class Backend {
     this.source = config.source ?? null;
     this.slot = slot;
     if (!mirror) this.storeWeight();
+  }
+
+  /** Connect times of every thread: this one's, merged with the workers' last snapshots. */
+  connectTimes(): LatencyHistogram {
+    const parts = this.workerConnectTimes.filter((x): x is LatencySnapshot => x !== undefined);
+    if (parts.length === 0) return this.connectTime;
+    const merged = LatencyHistogram.merge(parts);
+    merged.add(this.connectTime.snapshot());
+    return merged;
+  }
+
+  /** A worker died: the sessions it held here are gone with it. */
+  forgetWorker(worker: number, held: number): void {
+    Atomics.sub(this.slot.i32, this.slot.base + I32.ACTIVE, held);
+    Atomics.store(this.slot.i32, this.slot.base + I32.WORKER_ACTIVE + worker, 0);
   }
 
   /** Sessions connecting to or spliced to this backend, over every worker. */

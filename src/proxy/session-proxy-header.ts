@@ -20,7 +20,7 @@ export function readProxyHeader(session: TcpSession): void {
   const client = session.client;
   const parser = new ProxyHeaderParser();
   session.headerRead = true;
-  session.timer = setTimeout(onHeaderTimeout, session.proxy.proxyHeaderTimeout, session);
+  session.timer = setTimeout(onHeaderTimeout, session.settings.proxyHeaderTimeout, session);
   // One closure per trusted connection, only on this path; the splice itself has none.
   const onData = (chunk: Buffer): void => {
     const result = parser.push(chunk);
@@ -70,7 +70,7 @@ const onHeaderTimeout = guarded('proxy header timeout', (session: TcpSession): v
  */
 export function awaitFirstBytes(session: TcpSession): void {
   const client = session.client;
-  session.timer = setTimeout(onFirstBytesTimeout, session.proxy.proxyHeaderTimeout, session);
+  session.timer = setTimeout(onFirstBytesTimeout, session.settings.proxyHeaderTimeout, session);
   client.once('end', onEndBeforeFirstBytes);
   session.attachClientReads();
   client.resume();

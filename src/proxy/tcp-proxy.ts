@@ -1,77 +1,47 @@
 import net from 'node:net';
-import { LatencyHistogram } from '../admin/histogram';
+import { LatencyHistogram } from '../stats/latency-histogram';
 import type { Balancer, PickContext } from '../balancer/balancer';
 import type { Endpoint } from '../config/types';
+import type { PerSourceConfig } from '../config/types';
 import { FulcrumError } from '../errors';
 import type { Logger } from '../log';
 import type { Backend } from '../pool/backend';
-import type { SourceLimiter } from '../admission/source-limiter';
-import { TcpSession, type CloseReason } from './tcp-session';
-import type { ListenOptions } from './data-plane';
+import { Acl } from '../admission/acl';
+import { SourceLimiter, type AcquireResult } from '../admission/source-limiter';
+import { TcpSession, type TcpAdmission, type TcpSessionHost } from './tcp-session';
+import type { DataPlane, DataPlaneStats, ListenOptions } from './data-plane';
+import { type RejectCounts, type RejectReason, type TcpCloseReason } from './outcomes';
+import type { TcpSettings } from './settings';
 import { guarded } from '../timers';
+import { ServiceShared } from '../workers/service-shared';
 
-/** Why a client was turned away: the `reason` label of fulcrum_rejected_total. */
-export type RejectReason =
-  | 'no_backend'
-  | 'backends_full'
-  | 'max_connections'
-  | 'connect_failed'
-  | 'acl'
-  | 'rate_limit'
-  | 'source_max_connections'
-  | 'source_table_full'
-  | 'proxy_header'
-  | 'proxy_untrusted';
+export type { RejectCounts, RejectReason } from './outcomes';
 
-export type RejectCounts = Record<RejectReason, number>;
-
-function zeroRejects(): RejectCounts {
-  return {
-    no_backend: 0,
-    backends_full: 0,
-    max_connections: 0,
-    connect_failed: 0,
-    acl: 0,
-    rate_limit: 0,
-    source_max_connections: 0,
-    source_table_full: 0,
-    proxy_header: 0,
-    proxy_untrusted: 0,
-  };
+/** Per-source admission, as SourceLimiter does it (a shared-memory one may stand in). */
+export interface SourceLimiterLike {
+  acquire(ip: string): AcquireResult;
+  release(ip: string): void;
 }
 
-
-export interface AdmissionCheck {
-  check(ip: string): boolean;
-}
-
-export interface TcpProxyOptions {
-  name: string;
-  balancer: Balancer;
-  connectTimeout: number;
-  idleTimeout: number;
-  halfCloseTimeout: number;
-  maxLifetime: number;
-  proxyHeaderTimeout: number;
-  retries: number;
-  acl: AdmissionCheck;
-  /** Trusted front load balancers (their connections must start with a PROXY header); null when off. */
-  acceptProxy: AdmissionCheck | null;
-  limiter: SourceLimiter | null;
-  /** Whether any backend is usable at all (to tell no_backend from backends_full). */
-  hasUsableBackend: () => boolean;
-  maxConnections: number;
-  logConnections: boolean;
-  log: Logger;
+/** What the control plane answers for a TCP proxy: passive health, the pool's state, backups. */
+export interface TcpHooks {
   /** Told of every failed connect attempt (passive health checking). */
-  onConnectFailure?: (backend: Backend) => void;
+  connectFailed(backend: Backend): void;
+  /** Whether any backend is usable at all (to tell no_backend from backends_full). */
+  hasUsableBackend(): boolean;
   /** A retry with no primary left to try falls through to a backup (before passive checks have marked the primaries down). */
-  pickBackup?: (ctx: PickContext) => Backend | null;
-  /**
-   * Shared read buffer and direct writes (splice.ts); false: 'data' events and
-   * socket.write(). Default: on, unless the environment has FULCRUM_SPLICE=off.
-   */
-  splice?: boolean;
+  pickBackup(ctx: PickContext): Backend | null;
+}
+
+/** The parts of a TCP proxy that are not plain settings. */
+export interface TcpProxyDeps {
+  balancer: Balancer;
+  log: Logger;
+  hooks: TcpHooks;
+  /** Counts shared with the other workers of the service (default: this thread's own). */
+  shared?: ServiceShared;
+  /** Builds the per-source limiter (default: a SourceLimiter of this process). */
+  createLimiter?: (perSource: PerSourceConfig) => SourceLimiterLike;
 }
 
 /**
@@ -79,56 +49,40 @@ export interface TcpProxyOptions {
  * each into a TcpSession, keeps the live set for shutdown, and counts what it
  * refuses. Everything it knows of backends it learns through the balancer.
  */
-export class TcpProxy {
+export class TcpProxy implements TcpSessionHost, DataPlane {
   readonly name: string;
   balancer: Balancer;
-  connectTimeout: number;
-  idleTimeout: number;
-  halfCloseTimeout: number;
-  maxLifetime: number;
-  proxyHeaderTimeout: number;
-  retries: number;
-  acl: AdmissionCheck;
-  acceptProxy: AdmissionCheck | null;
-  limiter: SourceLimiter | null;
-  hasUsableBackend: () => boolean;
-  readonly splice: boolean;
-  readonly logConnections: boolean;
+  /** The current settings; a reload swaps the object (applySettings), sessions keep theirs. */
+  settings: TcpSettings;
+  admission: TcpAdmission;
+  readonly hooks: TcpHooks;
   readonly log: Logger;
   readonly sessions = new Set<TcpSession>();
-  readonly rejects: RejectCounts = zeroRejects();
-  accepted = 0;
+  /** Open sessions over every worker (the service's maxConnections) and this thread's counters. */
+  readonly shared: ServiceShared;
+  readonly rejects: RejectCounts;
   /** Backend connect time (of the attempt that succeeded, not the failed ones before it), and connected → closed. */
   readonly connectTime = new LatencyHistogram();
   readonly sessionTime = new LatencyHistogram();
-  onConnectFailure: ((backend: Backend) => void) | undefined;
-  readonly pickBackup: (ctx: PickContext) => Backend | null;
+  private readonly createLimiter: (perSource: PerSourceConfig) => SourceLimiterLike;
   private readonly server: net.Server;
   private idleWaiters: Array<() => void> = [];
   /** Runs while there are sessions: probes the paused sides of open ones for resets (TcpSession.probePaused). */
   private probeTimer: NodeJS.Timeout | null = null;
 
-  constructor(options: TcpProxyOptions) {
-    this.name = options.name;
-    this.balancer = options.balancer;
-    this.connectTimeout = options.connectTimeout;
-    this.idleTimeout = options.idleTimeout;
-    this.halfCloseTimeout = options.halfCloseTimeout;
-    this.maxLifetime = options.maxLifetime;
-    this.proxyHeaderTimeout = options.proxyHeaderTimeout;
-    this.retries = options.retries;
-    this.acl = options.acl;
-    this.acceptProxy = options.acceptProxy;
-    this.limiter = options.limiter;
-    this.hasUsableBackend = options.hasUsableBackend;
-    this.logConnections = options.logConnections;
-    this.log = options.log;
-    this.onConnectFailure = options.onConnectFailure;
-    this.pickBackup = options.pickBackup ?? noBackup;
-    this.splice = options.splice ?? process.env.FULCRUM_SPLICE !== 'off';
+  constructor(name: string, settings: TcpSettings, deps: TcpProxyDeps) {
+    this.name = name;
+    this.balancer = deps.balancer;
+    this.log = deps.log;
+    this.hooks = deps.hooks;
+    this.createLimiter = deps.createLimiter ?? newSourceLimiter;
+    this.shared = deps.shared ?? ServiceShared.create(1);
+    this.rejects = this.shared.counters.rejects;
+    this.settings = settings;
+    this.admission = this.admissionFor(settings, null);
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.accept(socket));
     // Node closes connections beyond maxConnections at accept and tells us: count them.
-    this.server.maxConnections = options.maxConnections;
+    this.server.maxConnections = settings.maxConnections;
     this.server.on('drop', () => {
       this.rejects.max_connections++;
     });
@@ -136,6 +90,38 @@ export class TcpProxy {
     this.server.on('error', (err) => {
       if (this.server.listening) this.log.error({ err }, 'listener error');
     });
+  }
+
+  /**
+   * A reload: new sessions get `next`, live ones keep the settings they
+   * started with. The per-source limiter (and its live counts) is kept unless
+   * the limits themselves changed.
+   */
+  applySettings(next: TcpSettings): void {
+    const prev = this.settings;
+    this.admission = this.admissionFor(next, JSON.stringify(next.perSource) === JSON.stringify(prev.perSource) ? this.admission.limiter : null);
+    this.settings = next;
+    this.server.maxConnections = next.maxConnections;
+  }
+
+  private admissionFor(s: TcpSettings, keepLimiter: SourceLimiterLike | null): TcpAdmission {
+    return {
+      acl: new Acl(s.allow, s.deny), // no lists: check() returns before touching the address
+      acceptProxy: s.acceptProxy.length > 0 ? new Acl(s.acceptProxy, []) : null,
+      limiter: keepLimiter ?? (s.perSource === null ? null : this.createLimiter(s.perSource)),
+    };
+  }
+
+  /** Plain and cloneable; live sessions include connecting ones. */
+  stats(): DataPlaneStats {
+    return {
+      accepted: this.shared.counters.accepted,
+      rejects: { ...this.rejects },
+      sessions: this.sessions.size,
+      connectTime: this.connectTime.snapshot(),
+      sessionTime: this.sessionTime.snapshot(),
+      udp: null,
+    };
   }
 
   listen(endpoint: Endpoint, options: ListenOptions = {}): Promise<Endpoint> {
@@ -172,16 +158,12 @@ export class TcpProxy {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  set maxConnections(n: number) {
-    this.server.maxConnections = n;
-  }
-
   abortAll(): void {
     for (const session of this.sessions) session.abort('aborted');
   }
 
   /** Close the live sessions of one backend (disabled, marked down with onBackendDown: close, drain deadline). */
-  closeBackendSessions(backend: Backend, reason: CloseReason): number {
+  closeBackendSessions(backend: Backend, reason: TcpCloseReason): number {
     let closed = 0;
     for (const session of this.sessions) {
       // Connecting ones too: they hold a slot on the backend from the attempt on.
@@ -200,7 +182,14 @@ export class TcpProxy {
       socket.destroy();
       return;
     }
-    this.accepted++;
+    // The listener's own cap is per worker: this one holds over all of them.
+    if (!this.shared.tryOpen(this.settings.maxConnections)) {
+      this.rejects.max_connections++;
+      socket.on('error', noop);
+      socket.destroy();
+      return;
+    }
+    this.shared.counters.accepted++;
     const session = new TcpSession(this, socket);
     this.sessions.add(session);
     if (this.probeTimer === null) {
@@ -217,7 +206,7 @@ export class TcpProxy {
   }
 
   connectFailed(session: TcpSession, backend: Backend, err: Error | null): void {
-    this.onConnectFailure?.(backend);
+    this.hooks.connectFailed(backend);
     if (this.log.isLevelEnabled('debug')) {
       this.log.debug({ backend: backend.name, client: session.clientAddress, err: err?.message ?? 'connect timeout' }, 'backend connect failed');
     }
@@ -229,13 +218,13 @@ export class TcpProxy {
   }
 
   sessionClosed(session: TcpSession, wasOpen: boolean): void {
-    this.sessions.delete(session);
+    if (this.sessions.delete(session)) this.shared.close();
     if (this.sessions.size === 0 && this.probeTimer !== null) {
       clearInterval(this.probeTimer);
       this.probeTimer = null;
     }
     if (wasOpen) this.sessionTime.recordMs(performance.now() - session.connectedAt);
-    if (this.logConnections) this.accessLog(session, wasOpen);
+    if (session.settings.logConnections) this.accessLog(session, wasOpen);
     if (this.sessions.size === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
@@ -275,6 +264,6 @@ const probePausedSessions = guarded('paused-side probe', (sessions: Set<TcpSessi
   for (const session of sessions) session.probePaused();
 });
 
-function noBackup(): null {
-  return null;
+function newSourceLimiter(ps: PerSourceConfig): SourceLimiterLike {
+  return new SourceLimiter({ maxConnections: ps.maxConnections, ratePerSecond: ps.ratePerSecond, burst: ps.burst, tableSize: ps.tableSize });
 }

@@ -1,12 +1,14 @@
 import net from 'node:net';
-import { NO_TRIED, type PickContext } from '../balancer/balancer';
+import { NO_TRIED, type Balancer, type PickContext } from '../balancer/balancer';
 import { hashSource } from '../balancer/hash';
-import type { SourceLimiter } from '../admission/source-limiter';
+import type { AcquireResult } from '../admission/source-limiter';
+import type { Logger } from '../log';
 import type { Backend } from '../pool/backend';
+import type { RejectReason, TcpCloseReason } from './outcomes';
+import type { TcpSettings } from './settings';
 import { awaitFirstBytes, checkFirstBytes, readProxyHeader, writeProxyHeader } from './session-proxy-header';
 import { endedByReset, probeForReset, reset } from './resets';
 import { send, spliceReadOption, spliceReads } from './splice';
-import type { RejectReason, TcpProxy } from './tcp-proxy';
 import { guarded } from '../timers';
 
 /**
@@ -19,7 +21,7 @@ import { guarded } from '../timers';
  * refused or timed-out connect is counted on the Backend and another backend
  * is tried, up to `retries`. Then bytes are spliced both ways with explicit
  * backpressure, FIN is passed on as FIN (allowHalfOpen on both sockets) and a
- * reset or error as a reset. With `proxy.splice` (the default) both sockets
+ * reset or error as a reset. With `settings.splice` (the default) both sockets
  * read into one shared buffer and chunks go straight to the other socket's
  * descriptor (splice.ts); otherwise 'data' events and socket.write().
  *
@@ -29,6 +31,31 @@ import { guarded } from '../timers';
 
 export type SessionSocket = net.Socket & { session: TcpSession };
 
+/** The admission objects built from one TcpSettings (swapped with it on reload). */
+export interface TcpAdmission {
+  acl: { check(ip: string): boolean };
+  /** Trusted front load balancers (their connections must start with a PROXY header); null when off. */
+  acceptProxy: { check(ip: string): boolean } | null;
+  limiter: { acquire(ip: string): AcquireResult; release(ip: string): void } | null;
+}
+
+/**
+ * All a session knows of its proxy (TcpProxy implements it): the settings and
+ * admission of the moment it starts, the balancer, the control plane's hooks,
+ * and where outcomes are reported.
+ */
+export interface TcpSessionHost {
+  readonly settings: TcpSettings;
+  readonly admission: TcpAdmission;
+  readonly balancer: Balancer;
+  readonly hooks: { hasUsableBackend(): boolean; pickBackup(ctx: PickContext): Backend | null };
+  readonly log: Logger;
+  sessionConnected(session: TcpSession): void;
+  connectFailed(session: TcpSession, backend: Backend, err: Error | null): void;
+  rejected(session: TcpSession, reason: RejectReason): void;
+  sessionClosed(session: TcpSession, wasOpen: boolean): void;
+}
+
 const enum State {
   Admitting,
   Connecting,
@@ -36,18 +63,7 @@ const enum State {
   Closed,
 }
 
-export type CloseReason =
-  | 'done'
-  | 'client_error'
-  | 'backend_error'
-  | 'idle_timeout'
-  | 'half_close_timeout'
-  | 'max_lifetime'
-  | 'rejected'
-  | 'aborted'
-  | 'backend_down'
-  | 'backend_disabled'
-  | 'drain_timeout';
+export type CloseReason = TcpCloseReason;
 
 export class TcpSession implements PickContext {
   readonly client: SessionSocket;
@@ -90,12 +106,15 @@ export class TcpSession implements PickContext {
   private clientClosed = false;
   private upstreamClosed = true;
   /** The limiter that admitted this client (a reload may install a new one; release goes to this one). */
-  private limiter: SourceLimiter | null = null;
+  private limiter: TcpAdmission['limiter'] = null;
+  /** The proxy's settings when this session was accepted: a reload does not change them. */
+  readonly settings: TcpSettings;
 
   constructor(
-    readonly proxy: TcpProxy,
+    readonly proxy: TcpSessionHost,
     client: net.Socket,
   ) {
+    this.settings = proxy.settings;
     this.client = client as SessionSocket;
     this.client.session = this;
     this.clientAddress = client.remoteAddress ?? '';
@@ -107,10 +126,11 @@ export class TcpSession implements PickContext {
   }
 
   start(): void {
-    const proxy = this.proxy;
-    if (proxy.maxLifetime > 0) this.lifetimeTimer = setTimeout(onMaxLifetime, proxy.maxLifetime, this);
-    if (proxy.acceptProxy !== null) {
-      if (proxy.acceptProxy.check(this.clientAddress)) return readProxyHeader(this);
+    const maxLifetime = this.settings.maxLifetime;
+    if (maxLifetime > 0) this.lifetimeTimer = setTimeout(onMaxLifetime, maxLifetime, this);
+    const acceptProxy = this.proxy.admission.acceptProxy;
+    if (acceptProxy !== null) {
+      if (acceptProxy.check(this.clientAddress)) return readProxyHeader(this);
       this.checkFirstChunk = true;
     }
     this.admit();
@@ -123,9 +143,9 @@ export class TcpSession implements PickContext {
   /** Access control on the (real) client address, then the first connect. */
   admit(): void {
     if (this.state !== State.Admitting || this.clientClosed) return;
-    const proxy = this.proxy;
-    if (!proxy.acl.check(this.clientAddress)) return this.refuse('acl');
-    const limiter = proxy.limiter;
+    const admission = this.proxy.admission;
+    if (!admission.acl.check(this.clientAddress)) return this.refuse('acl');
+    const limiter = admission.limiter;
     if (limiter !== null) {
       const verdict = limiter.acquire(this.clientAddress);
       if (verdict !== 'ok') return this.refuse(verdict === 'max_connections' ? 'source_max_connections' : verdict === 'table_full' ? 'source_table_full' : 'rate_limit');
@@ -148,7 +168,7 @@ export class TcpSession implements PickContext {
     if (this.readsAttached) return;
     this.readsAttached = true;
     const client = this.client;
-    if (!this.proxy.splice || this.headerRead || !spliceReads(client, onClientRead)) client.on('data', onClientData);
+    if (!this.settings.splice || this.headerRead || !spliceReads(client, onClientRead)) client.on('data', onClientData);
   }
 
   /**
@@ -187,9 +207,9 @@ export class TcpSession implements PickContext {
     for (;;) {
       backend = proxy.balancer.pick(this);
       // A retry that finds no primary left goes to a backup, before passive checks switch the pool over.
-      if (backend === null && this.attempts > 0) backend = proxy.pickBackup(this);
+      if (backend === null && this.attempts > 0) backend = proxy.hooks.pickBackup(this);
       if (backend === null) {
-        this.refuse(this.attempts > 0 ? 'connect_failed' : proxy.hasUsableBackend() ? 'backends_full' : 'no_backend');
+        this.refuse(this.attempts > 0 ? 'connect_failed' : proxy.hooks.hasUsableBackend() ? 'backends_full' : 'no_backend');
         return;
       }
       // Counted from the attempt on, so least-conn and maxConnections see connects in flight. Another
@@ -208,7 +228,7 @@ export class TcpSession implements PickContext {
       family: addr.family,
       allowHalfOpen: true,
       noDelay: true,
-      onread: proxy.splice ? UPSTREAM_READ : undefined,
+      onread: this.settings.splice ? UPSTREAM_READ : undefined,
     }) as SessionSocket;
     up.session = this;
     this.upstream = up;
@@ -217,7 +237,7 @@ export class TcpSession implements PickContext {
     up.on('close', onUpstreamClose);
     up.on('connect', onUpstreamConnect); // fires once; `on` spares once()'s wrapper
     // Node has no connect timeout of its own; the timer carries the session as an argument, not a closure.
-    this.timer = setTimeout(onConnectTimeout, proxy.connectTimeout, this);
+    this.timer = setTimeout(onConnectTimeout, this.settings.connectTimeout, this);
   }
 
   connected(): void {
@@ -244,10 +264,10 @@ export class TcpSession implements PickContext {
       this.halfClosed();
     } else client.on('end', onClientEnd);
     client.on('drain', onClientDrain);
-    if (!this.proxy.splice) up.on('data', onUpstreamData);
+    if (!this.settings.splice) up.on('data', onUpstreamData);
     up.on('end', onUpstreamEnd);
     up.on('drain', onUpstreamDrain);
-    const idle = this.proxy.idleTimeout;
+    const idle = this.settings.idleTimeout;
     if (idle > 0) this.idleTimer = setTimeout(onIdleCheck, idle / IDLE_CHECKS, this);
     client.resume();
   }
@@ -290,7 +310,7 @@ export class TcpSession implements PickContext {
     this.backend = null;
     this.proxy.connectFailed(this, backend, err);
     if (this.clientClosed) return;
-    if (this.attempts > this.proxy.retries) {
+    if (this.attempts > this.settings.retries) {
       this.refuse('connect_failed');
       return;
     }
@@ -300,7 +320,7 @@ export class TcpSession implements PickContext {
 
   /** One side sent FIN: the other side has `halfClose` ms to finish too. */
   halfClosed(): void {
-    const t = this.proxy.halfCloseTimeout;
+    const t = this.settings.halfCloseTimeout;
     if (t > 0 && this.halfCloseTimer === null) this.halfCloseTimer = setTimeout(onHalfCloseTimeout, t, this);
   }
 

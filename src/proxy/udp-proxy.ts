@@ -1,7 +1,8 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { encodeV2 } from './proxy-protocol';
-import { LatencyHistogram } from '../admin/histogram';
+import { LatencyHistogram } from '../stats/latency-histogram';
+import { Acl } from '../admission/acl';
 import { NO_TRIED, type Balancer, type PickContext } from '../balancer/balancer';
 import { hashSource } from '../balancer/hash';
 import type { Endpoint } from '../config/types';
@@ -9,28 +10,31 @@ import { FulcrumError } from '../errors';
 import type { Logger } from '../log';
 import { HealthFlag, type Backend } from '../pool/backend';
 import { guarded } from '../timers';
-import type { ListenOptions } from './data-plane';
-import { noDrops, udpSettings, UdpSession, type UdpCloseReason, type UdpDropCounts, type UdpSettings } from './udp-session';
+import { ServiceShared } from '../workers/service-shared';
+import { SCALAR } from '../workers/service-counters';
+import type { DataPlane, DataPlaneStats, ListenOptions } from './data-plane';
+import { UDP_DROP_REASONS, zeroCounts, type UdpCloseReason, type UdpDropCounts } from './outcomes';
+import type { UdpSettings } from './settings';
+import { UdpSession, type UdpSessionHost } from './udp-session';
 
-export { MAX_PENDING, UDP_DEFAULTS, UDP_DROP_REASONS, udpSettings, UdpSession, type UdpCloseReason, type UdpDropCounts, type UdpDropReason, type UdpSettings } from './udp-session';
+export { MAX_PENDING, UdpSession } from './udp-session';
+export { UDP_DEFAULTS, udpSettings, type UdpSettings } from './settings';
+export { UDP_DROP_REASONS, type UdpCloseReason, type UdpDropCounts, type UdpDropReason } from './outcomes';
 
-export interface UdpProxyOptions extends Partial<UdpSettings> {
-  name: string;
+/** The parts of a UDP proxy that are not plain settings. */
+export interface UdpProxyDeps {
   balancer: Balancer;
   log: Logger;
-  /** SO_RCVBUF / SO_SNDBUF of the listening socket; the granted sizes are read back. */
-  recvBufferSize?: number;
-  sendBufferSize?: number;
+  hooks: {
+    /** Told of every upstream failure (ICMP port unreachable → ECONNREFUSED): passive health. */
+    backendFailed(backend: Backend): void;
+  };
   /** Period of the idle sweep (default min(1000, idleTimeout / 4)). */
   sweepInterval?: number;
-  /** Told of every upstream failure (ICMP port unreachable → ECONNREFUSED): passive health. */
-  onBackendFailure?: (backend: Backend) => void;
   /** Clock in ms for lastSeen and session times (default performance.now). */
   now?: () => number;
-  /** allow/deny lists, checked when a client would start a session. */
-  acl?: { check(ip: string): boolean };
-  /** Reflection guard: datagrams from source ports < 1024 are dropped unless this is true. */
-  allowPrivilegedSources?: boolean;
+  /** Counts shared with the other workers of the service (default: this thread's own). */
+  shared?: ServiceShared;
 }
 
 /** Failover pair UDP session sync: sessions created here are told; pins learned from the old master are asked. */
@@ -50,28 +54,26 @@ const PICK_ATTEMPTS = 4;
  * sessions. Mirrors TcpProxy (stopAccepting, abortAll, whenIdle,
  * closeBackendSessions) so the manager can treat both alike.
  */
-export class UdpProxy {
+export class UdpProxy implements UdpSessionHost, DataPlane {
   readonly name: string;
   balancer: Balancer;
-  readonly settings: UdpSettings;
+  /** Read per datagram or session: a reload swaps the object (applySettings) and every session sees the new one. */
+  settings: UdpSettings;
   readonly log: Logger;
-  onBackendFailure: ((backend: Backend) => void) | undefined;
+  readonly hooks: UdpProxyDeps['hooks'];
   readonly now: () => number;
   readonly sweepInterval: number;
   readonly sessions = new Map<string, UdpSession>();
-  readonly dropped: UdpDropCounts = noDrops();
-  acl: { check(ip: string): boolean };
-  allowPrivilegedSources: boolean;
+  /** Sessions over every worker (udp.maxSessions) and this thread's counters. */
+  readonly shared: ServiceShared;
+  readonly dropped: UdpDropCounts;
+  private readonly f64: Float64Array;
+  private readonly col: number;
+  /** Built from settings.allow / deny. */
+  private acl: Acl;
   sync: SessionSync | null = null;
   /** Backends by name, for pins learned from the peer (set by the service). */
   backendByName: (name: string) => Backend | undefined = () => undefined;
-  /** Received from clients (dropped ones included) and sent to clients. */
-  datagramsIn = 0;
-  datagramsOut = 0;
-  bytesIn = 0;
-  bytesOut = 0;
-  /** Sessions created (a reassignment is not a new session). */
-  sessionsTotal = 0;
   readonly sessionTime = new LatencyHistogram();
   /** Buffer sizes the kernel granted to the listening socket (null before listen). */
   recvBufferSize: number | null = null;
@@ -80,24 +82,89 @@ export class UdpProxy {
   socket: dgram.Socket | null = null;
 
   private readonly perSource = new Map<string, number>();
-  private readonly requested: { recv?: number; send?: number };
   private readonly scratch: PickContext = { sourceHash: 0, tried: NO_TRIED };
   private sweepTimer: NodeJS.Timeout | null = null;
   private idleWaiters: Array<() => void> = [];
 
-  constructor(o: UdpProxyOptions) {
-    this.name = o.name;
-    this.balancer = o.balancer;
-    this.settings = udpSettings(o);
-    const idle = this.settings.idleTimeout;
-    if (!(idle > 0)) throw new FulcrumError('ERR_FULCRUM_CONFIG', `service ${o.name}: udp idleTimeout must be > 0 (got ${idle})`);
-    this.log = o.log;
-    this.onBackendFailure = o.onBackendFailure;
-    this.acl = o.acl ?? { check: () => true };
-    this.allowPrivilegedSources = o.allowPrivilegedSources ?? false;
-    this.now = o.now ?? (() => performance.now());
-    this.sweepInterval = Math.max(1, o.sweepInterval ?? Math.min(1000, idle / 4));
-    this.requested = { recv: o.recvBufferSize, send: o.sendBufferSize };
+  constructor(name: string, settings: UdpSettings, deps: UdpProxyDeps) {
+    this.name = name;
+    this.balancer = deps.balancer;
+    this.settings = settings;
+    const idle = settings.idleTimeout;
+    if (!(idle > 0)) throw new FulcrumError('ERR_FULCRUM_CONFIG', `service ${name}: udp idleTimeout must be > 0 (got ${idle})`);
+    this.log = deps.log;
+    this.hooks = deps.hooks;
+    this.shared = deps.shared ?? ServiceShared.create(1);
+    this.dropped = this.shared.counters.dropped;
+    this.f64 = this.shared.f64;
+    this.col = this.shared.column;
+    this.acl = new Acl(settings.allow, settings.deny);
+    this.now = deps.now ?? (() => performance.now());
+    this.sweepInterval = Math.max(1, deps.sweepInterval ?? Math.min(1000, idle / 4));
+  }
+
+  /**
+   * A reload: every later datagram and session reads `next` (the sweep period
+   * and the socket buffer sizes, applied at listen, stay).
+   */
+  applySettings(next: UdpSettings): void {
+    if (next.allow !== this.settings.allow || next.deny !== this.settings.deny) this.acl = new Acl(next.allow, next.deny);
+    this.settings = next;
+  }
+
+  // This thread's counters live in shared memory (its column), so every worker's add up without a message.
+  /** Received from clients (dropped ones included) and sent to clients. */
+  get datagramsIn(): number {
+    return this.f64[this.col + SCALAR.datagramsIn]!;
+  }
+  set datagramsIn(n: number) {
+    this.f64[this.col + SCALAR.datagramsIn] = n;
+  }
+  get datagramsOut(): number {
+    return this.f64[this.col + SCALAR.datagramsOut]!;
+  }
+  set datagramsOut(n: number) {
+    this.f64[this.col + SCALAR.datagramsOut] = n;
+  }
+  get bytesIn(): number {
+    return this.f64[this.col + SCALAR.bytesIn]!;
+  }
+  set bytesIn(n: number) {
+    this.f64[this.col + SCALAR.bytesIn] = n;
+  }
+  get bytesOut(): number {
+    return this.f64[this.col + SCALAR.bytesOut]!;
+  }
+  set bytesOut(n: number) {
+    this.f64[this.col + SCALAR.bytesOut] = n;
+  }
+  /** Sessions created (a reassignment is not a new session). */
+  get sessionsTotal(): number {
+    return this.f64[this.col + SCALAR.sessionsTotal]!;
+  }
+  set sessionsTotal(n: number) {
+    this.f64[this.col + SCALAR.sessionsTotal] = n;
+  }
+
+  /** Plain and cloneable. */
+  stats(): DataPlaneStats {
+    return {
+      accepted: this.sessionsTotal,
+      rejects: {},
+      sessions: this.sessions.size,
+      connectTime: null,
+      sessionTime: this.sessionTime.snapshot(),
+      udp: {
+        datagramsIn: this.datagramsIn,
+        datagramsOut: this.datagramsOut,
+        bytesIn: this.bytesIn,
+        bytesOut: this.bytesOut,
+        dropped: { ...this.dropped },
+        sessionsTotal: this.sessionsTotal,
+        recvBufferSize: this.recvBufferSize,
+        sendBufferSize: this.sendBufferSize,
+      },
+    };
   }
 
   listen(endpoint: Endpoint, options: ListenOptions = {}): Promise<Endpoint> {
@@ -220,7 +287,7 @@ export class UdpProxy {
   private createSession(key: string, rinfo: dgram.RemoteInfo): UdpSession | null {
     const settings = this.settings;
     // Checked only when a session would start: datagrams of a live session skip it.
-    if (rinfo.port < 1024 && !this.allowPrivilegedSources) {
+    if (rinfo.port < 1024 && !settings.allowPrivilegedSources) {
       this.dropped.privileged_source++;
       return null;
     }
@@ -228,14 +295,15 @@ export class UdpProxy {
       this.dropped.acl++;
       return null;
     }
-    if (this.sessions.size >= settings.maxSessions) {
-      this.dropped.max_sessions++;
-      return null;
-    }
     const ip = rinfo.address;
     const fromSource = this.perSource.get(ip) ?? 0;
     if (settings.maxSessionsPerSource > 0 && fromSource >= settings.maxSessionsPerSource) {
       this.dropped.max_sessions_per_source++;
+      return null;
+    }
+    // Over every worker; given back below if no backend takes the session.
+    if (!this.shared.tryOpen(settings.maxSessions)) {
+      this.dropped.max_sessions++;
       return null;
     }
     // The first pick uses a reusable context: the session (the real one) is built once a backend exists.
@@ -246,6 +314,7 @@ export class UdpProxy {
     const pinned = pinnedName === undefined ? undefined : this.backendByName(pinnedName);
     const backend = pinned !== undefined && pinned.usable ? pinned : this.pickFor(ctx, null);
     if (backend === null) {
+      this.shared.close();
       this.dropped.no_backend++;
       return null;
     }
@@ -301,7 +370,7 @@ export class UdpProxy {
     s.closed = true;
     s.reason = reason;
     s.closeSocket();
-    this.sessions.delete(s.key);
+    if (this.sessions.delete(s.key)) this.shared.close();
     const left = (this.perSource.get(s.clientAddress) ?? 1) - 1;
     if (left > 0) this.perSource.set(s.clientAddress, left);
     else this.perSource.delete(s.clientAddress);
@@ -321,7 +390,8 @@ export class UdpProxy {
 
   /** Linux caps SO_RCVBUF/SO_SNDBUF at net.core.rmem_max/wmem_max (and reports twice what was set): read back and warn. */
   private applyBufferSizes(socket: dgram.Socket): void {
-    const { recv, send } = this.requested;
+    const recv = this.settings.recvBufferSize;
+    const send = this.settings.sendBufferSize;
     try {
       if (recv !== undefined) socket.setRecvBufferSize(recv);
       if (send !== undefined) socket.setSendBufferSize(send);

@@ -1,8 +1,26 @@
 import dgram from 'node:dgram';
 import { NO_TRIED, type PickContext } from '../balancer/balancer';
-import type { UdpConfig } from '../config/types';
+import type { Logger } from '../log';
 import type { Backend } from '../pool/backend';
-import type { UdpProxy } from './udp-proxy';
+import type { UdpCloseReason, UdpDropCounts } from './outcomes';
+import type { UdpSettings } from './settings';
+
+/** All a session knows of its proxy (UdpProxy implements it). */
+export interface UdpSessionHost {
+  /** Read per datagram: a reload's settings apply to live sessions too. */
+  readonly settings: UdpSettings;
+  readonly log: Logger;
+  readonly hooks: { backendFailed(backend: Backend): void };
+  /** The listening socket replies go out of (null once stopped). */
+  readonly socket: dgram.Socket | null;
+  readonly dropped: UdpDropCounts;
+  datagramsOut: number;
+  bytesOut: number;
+  now(): number;
+  proxyHeaderFor(clientAddress: string, clientPort: number): Buffer;
+  readonly onReplySent: (err: Error | null) => void;
+  closeSession(session: UdpSession, reason: UdpCloseReason): void;
+}
 
 /**
  * One UDP "session": a client address (ip:port) and the connected socket that
@@ -23,80 +41,6 @@ import type { UdpProxy } from './udp-proxy';
 
 /** Datagrams held per session while its upstream socket connects; more are dropped ('queue_full'). */
 export const MAX_PENDING = 16;
-
-export type UdpCloseReason =
-  | 'done'
-  | 'responses'
-  | 'idle_timeout'
-  | 'no_backend'
-  | 'connect_failed'
-  | 'aborted'
-  | 'stopped'
-  | 'backend_down'
-  | 'backend_disabled'
-  | 'drain_timeout';
-
-/**
- * Why a datagram was dropped: the one list of reasons, the `reason` label of
- * fulcrum_udp_dropped_total (README "Metrics" lists them too).
- */
-export const UDP_DROP_REASONS = [
-  'no_backend',
-  'max_sessions',
-  'max_sessions_per_source',
-  /** Larger than maxDatagram, either direction. */
-  'oversize',
-  'send_error',
-  /** A reply beyond udp.maxReplyRatio × the session's request bytes. */
-  'reply_ratio',
-  /** A reply beyond udp.amplificationLimit × the request bytes of a client that has sent one datagram only. */
-  'amplification',
-  /** The pre-connect queue (MAX_PENDING) or a socket's libuv send queue (maxSendQueue) is full. */
-  'queue_full',
-  /** The client is refused by the service's allow/deny lists. */
-  'acl',
-  /** Source port < 1024 (reflection guard) and udp.allowPrivilegedSources is off. */
-  'privileged_source',
-] as const;
-export type UdpDropReason = (typeof UDP_DROP_REASONS)[number];
-export type UdpDropCounts = Record<UdpDropReason, number>;
-
-/** Every reason at 0. */
-export function noDrops(): UdpDropCounts {
-  return Object.fromEntries(UDP_DROP_REASONS.map((r) => [r, 0])) as UdpDropCounts;
-}
-
-/**
- * Tunables, read on every datagram or session (never cached), so a reload may
- * change them in place: the config's udp settings (documented in
- * src/config/types.ts) less those applied once at listen, plus two of the proxy's own.
- */
-export interface UdpSettings extends Omit<UdpConfig, 'recvBufferSize' | 'sendBufferSize' | 'allowPrivilegedSources'> {
-  /** Datagrams libuv may hold unsent per socket (EAGAIN) before more are dropped. */
-  maxSendQueue: number;
-  /** One info line per closed session. */
-  logConnections: boolean;
-}
-
-export const UDP_DEFAULTS: Readonly<UdpSettings> = {
-  idleTimeout: 60_000,
-  maxSessions: 65_536,
-  maxSessionsPerSource: 0,
-  maxDatagram: 65_507,
-  responses: 0,
-  maxReplyRatio: 0,
-  amplificationLimit: 3,
-  onBackendDown: 'reassign',
-  maxSendQueue: 1024,
-  logConnections: false,
-};
-
-/** The defaults with every option that is set (undefined leaves the default). */
-export function udpSettings(o: Partial<UdpSettings>): UdpSettings {
-  const s: Record<string, unknown> = { ...UDP_DEFAULTS };
-  for (const k of Object.keys(UDP_DEFAULTS) as Array<keyof UdpSettings>) if (o[k] !== undefined) s[k] = o[k];
-  return s as unknown as UdpSettings;
-}
 
 type UpstreamSocket = dgram.Socket & { session: UdpSession };
 
@@ -124,7 +68,7 @@ export class UdpSession implements PickContext {
   private readonly onSent: (err: Error | null) => void;
 
   constructor(
-    readonly proxy: UdpProxy,
+    readonly proxy: UdpSessionHost,
     readonly key: string,
     readonly clientAddress: string,
     readonly clientPort: number,
@@ -252,7 +196,7 @@ export class UdpSession implements PickContext {
     const b = this.backend;
     b.countFailure();
     const proxy = this.proxy;
-    proxy.onBackendFailure?.(b);
+    proxy.hooks.backendFailed(b);
     if (proxy.log.isLevelEnabled('debug')) proxy.log.debug({ backend: b.name, client: this.key, err: err.message }, 'udp backend error');
   }
 

@@ -1,14 +1,14 @@
 import type { Balancer } from '../balancer/balancer';
 import type { BalanceName, Endpoint } from '../config/types';
-import type { Logger } from '../log';
 import type { Backend } from '../pool/backend';
 import type { Pool } from '../pool/pool';
-import type { BackendCloseReason, ListenOptions } from '../proxy/data-plane';
+import type { BackendCloseReason, DataPlane, DataPlaneStats, ListenOptions } from '../proxy/data-plane';
 import { guarded } from '../timers';
 import type { BackendSpec, LimiterSpec, ServiceSpec } from './messages';
 import { ServiceShared } from './service-shared';
 import type { DataPlaneThreads } from './threads';
-import { mergeStats, type WorkerStats } from './stats';
+import type { WorkerStats } from './stats';
+import { LatencyHistogram, type LatencySnapshot } from '../stats/latency-histogram';
 
 let nextKey = 1;
 
@@ -22,7 +22,7 @@ const IDLE_POLL_MS = 25;
  * read the shared slots. Live session counts come from shared memory, so
  * `sessions.size` and whenIdle() need no round trip.
  */
-export class RemoteDataPlane {
+export class RemoteDataPlane implements DataPlane {
   readonly key: string;
   readonly shared: ServiceShared;
   private readonly ids = new Map<Backend, number>();
@@ -32,8 +32,8 @@ export class RemoteDataPlane {
   private posted = '';
   private listenedAt: { endpoint: Endpoint; reusePort: boolean } | null = null;
   private latest: Array<WorkerStats | undefined> = [];
-  /** Stats of workers that died: kept so counters never go back. */
-  private departed: WorkerStats[] = [];
+  /** Histograms of workers that died: kept so their counts never go back. */
+  private readonly departed: { sessionTime: LatencySnapshot[]; connectTime: LatencySnapshot[] } = { sessionTime: [], connectTime: [] };
   private removed = false;
   readonly sessions: { readonly size: number };
 
@@ -41,8 +41,9 @@ export class RemoteDataPlane {
     private readonly threads: DataPlaneThreads,
     private readonly spec: { name: string; protocol: 'tcp' | 'udp'; balance: BalanceName; settings: unknown; limiter: LimiterSpec | null },
     private readonly pool: Pool,
-    private readonly log: Logger,
+    balancer: Balancer,
   ) {
+    this.balancer = balancer;
     this.key = `${spec.name}#${nextKey++}`;
     this.shared = ServiceShared.create(threads.size);
     const shared = this.shared;
@@ -53,8 +54,8 @@ export class RemoteDataPlane {
     };
   }
 
-  /** Kept for the DataPlane interface: the workers build their own balancers (see setBalance). */
-  balancer: Balancer | null = null;
+  /** The control plane's copy (the DataPlane interface); workers build their own from the balance name (setBalance). */
+  balancer: Balancer;
 
   /** Send the service to every worker (at start, and to a replacement worker). */
   start(worker?: number): void {
@@ -103,6 +104,11 @@ export class RemoteDataPlane {
   setBalance(balance: BalanceName): void {
     this.spec.balance = balance;
     this.threads.postAll({ t: 'balance', key: this.key, balance, usable: this.usableIds() });
+  }
+
+  /** The shared per-source table the workers use now. */
+  get limiter(): LimiterSpec | null {
+    return this.spec.limiter;
   }
 
   applySettings(settings: unknown, limiter: LimiterSpec | null): void {
@@ -195,7 +201,7 @@ export class RemoteDataPlane {
 
   // ---- counters
 
-  /** A worker's snapshot arrived (see Manager.collectStats). */
+  /** A worker's snapshot arrived (see Manager.collectStats): its histograms. */
   record(worker: number, stats: WorkerStats): void {
     this.latest[worker] = stats;
     for (const [id, snapshot] of stats.connectTimes) {
@@ -204,21 +210,55 @@ export class RemoteDataPlane {
     }
   }
 
-  /** Summed over the workers (and the ones that died). */
-  stats(): WorkerStats {
-    const all = [...this.departed, ...this.latest.filter((s): s is WorkerStats => s !== undefined)];
-    return mergeStats(all, this.spec.protocol);
+  /**
+   * One view over every worker: counters and live sessions from shared memory
+   * (exact, no round trip), histograms merged from the workers' last
+   * snapshots (Manager.collectStats fetches them before /status and /metrics).
+   */
+  stats(): DataPlaneStats {
+    const sums = this.shared.sums();
+    const reports = this.latest.filter((s): s is WorkerStats => s !== undefined);
+    const sessionTime = LatencyHistogram.merge([...this.departed.sessionTime, ...reports.map((r) => r.sessionTime)]).snapshot();
+    const tcp = this.spec.protocol === 'tcp';
+    const connectTimes = [...this.departed.connectTime, ...reports.flatMap((r) => (r.connectTime === null ? [] : [r.connectTime]))];
+    const first = reports[0]?.udp ?? null;
+    return {
+      accepted: tcp ? sums.accepted : sums.sessionsTotal,
+      rejects: tcp ? sums.rejects : {},
+      sessions: this.shared.open,
+      connectTime: tcp ? LatencyHistogram.merge(connectTimes).snapshot() : null,
+      sessionTime,
+      udp: tcp
+        ? null
+        : {
+            datagramsIn: sums.datagramsIn,
+            datagramsOut: sums.datagramsOut,
+            bytesIn: sums.bytesIn,
+            bytesOut: sums.bytesOut,
+            dropped: sums.dropped,
+            sessionsTotal: sums.sessionsTotal,
+            recvBufferSize: first?.recvBufferSize ?? null,
+            sendBufferSize: first?.sendBufferSize ?? null,
+          },
+    };
   }
 
   /** A worker died: its last counters are kept, its sessions given back (they are gone). */
   forget(worker: number): void {
     const last = this.latest[worker];
-    if (last !== undefined) this.departed = [mergeStats([...this.departed, { ...last, sessions: 0 }], this.spec.protocol)];
+    if (last !== undefined) {
+      this.departed.sessionTime.push(last.sessionTime);
+      if (last.connectTime !== null) this.departed.connectTime.push(last.connectTime);
+    }
     this.latest[worker] = undefined;
     this.shared.forgetWorker(worker);
     for (const b of this.pool.backends) {
       const held = b.slot.workerActive(worker);
       if (held !== 0) b.forgetWorker(worker, held);
+      // Its connect times stay counted (Prometheus histograms must not go back).
+      const times = b.workerConnectTimes[worker];
+      if (times !== undefined) b.connectTime.add(times);
+      b.workerConnectTimes[worker] = undefined;
     }
   }
 

@@ -8,6 +8,8 @@ import { REJECT_REASONS, UDP_DROP_REASONS, type RejectCounts } from '../proxy/ou
 import type { UdpDropCounts } from '../proxy/outcomes';
 
 const SCALARS = ['accepted', 'sessionsTotal', 'datagramsIn', 'datagramsOut', 'bytesIn', 'bytesOut'] as const;
+/** Where each scalar is in a column (for class accessors on the per-datagram path). */
+export const SCALAR = { accepted: 0, sessionsTotal: 1, datagramsIn: 2, datagramsOut: 3, bytesIn: 4, bytesOut: 5 } as const;
 type Scalar = (typeof SCALARS)[number];
 const REJECT_BASE = SCALARS.length;
 const DROP_BASE = REJECT_BASE + REJECT_REASONS.length;

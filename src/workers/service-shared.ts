@@ -21,7 +21,9 @@ export class ServiceShared {
   private readonly i32: Int32Array;
   private readonly mine: number;
   readonly workers: number;
-  private readonly f64: Float64Array;
+  readonly f64: Float64Array;
+  /** Index of this thread's first counter in f64. */
+  readonly column: number;
   /** This thread's counters (accessors over its column). */
   readonly counters: CounterColumn;
 
@@ -33,6 +35,7 @@ export class ServiceShared {
     this.workers = ref.workers;
     this.mine = PER_WORKER + worker;
     this.f64 = new Float64Array(ref.counters);
+    this.column = worker * COUNTERS_PER_WORKER;
     this.counters = counterColumn(this.f64, worker);
   }
 

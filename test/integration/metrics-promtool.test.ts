@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { LATENCY_BUCKETS_SECONDS } from '../../src/admin/histogram';
+import { LATENCY_BUCKETS_SECONDS } from '../../src/stats/latency-histogram';
 import { start, type FulcrumHandle } from '../../src/index';
 import { ep, fulcrumConfig, backend, tcpService } from '../helpers/config';
 import { close, connect, echoServer, readAll, refusedPort } from '../helpers/net';

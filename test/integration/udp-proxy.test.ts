@@ -7,7 +7,8 @@ import { MaglevBalancer, RoundRobinBalancer } from '../../src/balancer';
 import type { Endpoint } from '../../src/config/types';
 import { udpProbe } from '../../src/manager/health/udp-probe';
 import { Backend, HealthFlag } from '../../src/pool/backend';
-import { MAX_PENDING, UdpProxy, type UdpProxyOptions } from '../../src/proxy/udp-proxy';
+import { MAX_PENDING, UdpProxy, udpSettings, type UdpSettings } from '../../src/proxy/udp-proxy';
+import type { Logger } from '../../src/log';
 import { fdCount, until } from '../helpers/net';
 
 const silent = pino({ level: 'silent' });
@@ -60,9 +61,17 @@ async function backends(...handlers: Handler[]): Promise<Backend[]> {
   return out;
 }
 
-async function proxyFor(bs: Backend[], options: Partial<UdpProxyOptions> = {}, balancer: Balancer = new RoundRobinBalancer()) {
+type Options = Partial<UdpSettings> & { log?: Logger; sweepInterval?: number; onBackendFailure?: (b: Backend) => void };
+
+/** A proxy with the default settings but those given. */
+function udpProxy(name: string, balancer: Balancer, options: Options = {}): UdpProxy {
+  const { log, sweepInterval, onBackendFailure, ...settings } = options;
+  return new UdpProxy(name, udpSettings(settings), { balancer, log: log ?? silent, sweepInterval, hooks: { backendFailed: onBackendFailure ?? (() => {}) } });
+}
+
+async function proxyFor(bs: Backend[], options: Options = {}, balancer: Balancer = new RoundRobinBalancer()) {
   balancer.rebuild(bs);
-  const proxy = new UdpProxy({ name: 'u', balancer, log: silent, ...options });
+  const proxy = udpProxy('u', balancer, options);
   proxies.push(proxy);
   const bound = await proxy.listen(at(0));
   return { proxy, port: bound.port, balancer };
@@ -470,7 +479,7 @@ describe('UdpProxy', () => {
     const [b] = await backends(echo);
     const balancer = new RoundRobinBalancer();
     balancer.rebuild([b]);
-    const proxy = new UdpProxy({ name: 'v6', balancer, log: silent });
+    const proxy = udpProxy('v6', balancer);
     proxies.push(proxy);
     const bound = await proxy.listen({ host: '::1', port: 0, family: 6, text: '[::1]:0' });
     expect(bound.text).toBe(`[::1]:${bound.port}`);
@@ -485,7 +494,7 @@ describe('UdpProxy', () => {
 
   test('listen on a taken port fails with ERR_FULCRUM_LISTEN', async () => {
     const { port } = await proxyFor([]);
-    const second = new UdpProxy({ name: 'dup', balancer: new RoundRobinBalancer(), log: silent });
+    const second = udpProxy('dup', new RoundRobinBalancer());
     await expect(second.listen(at(port))).rejects.toMatchObject({ code: 'ERR_FULCRUM_LISTEN' });
   });
 

@@ -17,3 +17,15 @@ test('codes are ERR_FULCRUM_* and errors carry code and details', () => {
   expect(isFulcrumError(err, 'ERR_FULCRUM_ARGS')).toBe(false);
   expect(err.details).toEqual(['services[0].listen: is required']);
 });
+
+test('every code in the table is used outside it (the table lists thrown codes only)', () => {
+  const root = path.resolve(__dirname, '../..');
+  const files = (dir: string): string[] =>
+    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  const sources = [...files(path.join(root, 'src')), ...files(path.join(root, 'cli'))]
+    .filter((f) => f !== path.join(root, 'src/errors.ts'))
+    .map((f) => fs.readFileSync(f, 'utf8'))
+    .join('\n');
+  const unused = Object.keys(ERROR_CODES).filter((code) => !sources.includes(`'${code}'`));
+  expect(unused).toEqual([]);
+});
