@@ -578,6 +578,19 @@ export class SharedSourceLimiter implements SourceLimiterLike {
       this.k3 = v4 | 0;
       return true;
     }
+    // Node's spelling of an IPv4 peer on a dual-stack listener: "::ffff:a.b.c.d".
+    if (n > 7 && s.charCodeAt(6) === 58 && s.charCodeAt(0) === 58 && s.charCodeAt(1) === 58 && (s.charCodeAt(2) | 32) === 102) {
+      if ((s.charCodeAt(3) | 32) === 102 && (s.charCodeAt(4) | 32) === 102 && (s.charCodeAt(5) | 32) === 102) {
+        const v4 = parseV4(s, 7, n);
+        if (v4 !== -1) {
+          this.k0 = 0;
+          this.k1 = 0;
+          this.k2 = 0xffff;
+          this.k3 = v4 | 0;
+          return true;
+        }
+      }
+    }
     // IPv6: up to 8 groups; "::" once; an IPv4 tail for the last 32 bits; a zone after "%" ignored.
     let end = s.indexOf('%');
     if (end === -1) end = n;
