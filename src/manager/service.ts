@@ -134,6 +134,8 @@ export class Service {
     }
     this.agent = this.createAgent(config.agent);
     this.balancer.rebuild(this.pool.usable);
+    // Backends, their settings and health reasons are in place: the workers may build the service.
+    this.remote?.start();
   }
 
   /** Effective weights moved (slow start, agent): balancers that precompute from them refresh, here and in workers. */

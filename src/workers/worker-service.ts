@@ -6,9 +6,10 @@ import { Backend } from '../pool/backend';
 import { BackendSlot } from '../pool/backend-slot';
 import { TcpProxy } from '../proxy/tcp-proxy';
 import { UdpProxy } from '../proxy/udp-proxy';
-import type { TcpSettings, UdpProxySettings } from '../proxy/settings';
+import type { TcpSettings, UdpSettings } from '../proxy/settings';
 import type { BackendCloseReason } from '../proxy/data-plane';
 import { SharedSourceLimiter } from '../admission/shared-source-limiter';
+import type { SourceLimiterOptions } from '../admission/source-limiter';
 import type { BackendSpec, FromWorker, LimiterSpec, ServiceSpec } from './messages';
 import { ServiceShared } from './service-shared';
 import type { WorkerStats } from './stats';
@@ -30,6 +31,8 @@ export class WorkerService {
   /** Pair session sync: clients the previous master pinned, by "ip:port". */
   private readonly pins = new Map<string, { backend: string; at: number }>();
   syncSessions = false;
+  /** The service's shared per-source table (null without perSource limits). */
+  private limiter: LimiterSpec | null = null;
 
   constructor(
     spec: ServiceSpec,
@@ -47,7 +50,7 @@ export class WorkerService {
       pickBackup: (ctx: Parameters<typeof pickSpareBackup>[1]) => pickSpareBackup([...this.backends.values()], ctx),
     };
     if (spec.protocol === 'udp') {
-      const udp = new UdpProxy(spec.name, spec.settings as UdpProxySettings, { balancer: this.balancer, log, shared: this.shared, onBackendFailure: hooks.connectFailed });
+      const udp = new UdpProxy(spec.name, spec.settings as UdpSettings, { balancer: this.balancer, log, shared: this.shared, hooks: { backendFailed: hooks.connectFailed } });
       udp.sync = {
         created: (_proxy, session) => {
           if (this.syncSessions) this.post({ t: 'udpSession', key: this.key, client: session.key, backend: session.backend.name });
@@ -61,7 +64,10 @@ export class WorkerService {
       udp.backendByName = (name) => this.byName(name);
       this.proxy = udp;
     } else {
-      this.proxy = new TcpProxy(spec.name, spec.settings as TcpSettings, { balancer: this.balancer, log, shared: this.shared, hooks, createLimiter: this.limiterFactory(spec.limiter) });
+      this.limiter = spec.limiter;
+      // Reads the spec in force when the proxy asks (at start, and when a reload changed perSource).
+      const createLimiter = () => SharedSourceLimiter.attach(this.limiter!.memory, this.limiter!.options as SourceLimiterOptions);
+      this.proxy = new TcpProxy(spec.name, spec.settings as TcpSettings, { balancer: this.balancer, log, shared: this.shared, hooks, createLimiter });
     }
     this.rebuild(spec.usable);
   }
@@ -84,8 +90,9 @@ export class WorkerService {
   }
 
   applySettings(settings: unknown, limiter: LimiterSpec | null): void {
-    if (this.proxy instanceof TcpProxy) this.proxy.applySettings(settings as TcpSettings, this.limiterFactory(limiter));
-    else this.proxy.applySettings(settings as UdpProxySettings);
+    this.limiter = limiter;
+    if (this.proxy instanceof TcpProxy) this.proxy.applySettings(settings as TcpSettings);
+    else this.proxy.applySettings(settings as UdpSettings);
   }
 
   closeBackend(id: number, reason: BackendCloseReason): void {
@@ -158,9 +165,6 @@ export class WorkerService {
     return undefined;
   }
 
-  private limiterFactory(limiter: LimiterSpec | null) {
-    return limiter === null ? undefined : () => SharedSourceLimiter.attach(limiter.memory, limiter.options as never);
-  }
 }
 
 /** As the pair's own table (FULL_SYNC_MAX_ENTRIES order of magnitude). */

@@ -12,7 +12,7 @@ import { close, connect, echoServer, listen, readAll, sleep, until } from '../he
  * why; the ones that make sense with one worker thread run everywhere.
  */
 const MULTI = reusePortSupported();
-const WHY = 'needs SO_REUSEPORT listeners: Node 22.12+ (skipped on this Node)';
+const WHY = MULTI ? 'two or more workers' : 'SKIPPED on this Node: two or more workers need SO_REUSEPORT listeners, Node 22.12+';
 const multi = MULTI ? test : test.skip;
 const N = MULTI ? 2 : 1;
 
