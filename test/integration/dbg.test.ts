@@ -1,0 +1,20 @@
+import net from 'node:net';
+import { start } from '../../src/index';
+import { backend, fulcrumConfig, tcpService } from '../helpers/config';
+import { connect, listen, sleep } from '../helpers/net';
+test('dbg', async () => {
+  const live = new Set<net.Socket>();
+  const srv = net.createServer((s) => { live.add(s); s.on('error', () => {}); s.on('close', () => live.delete(s)); });
+  const bport = await listen(srv);
+  const h = await start(fulcrumConfig([tcpService([backend(bport)], { maxConnections: 5 })], { workers: 2 }), { threads: true });
+  const port = h.manager.services[0]!.address!.port;
+  const socks: net.Socket[] = [];
+  for (let i = 0; i < 8; i++) socks.push(await connect(port));
+  await sleep(500);
+  console.log('live', live.size, 'open', h.manager.services[0]!.remote!.shared.open, 'closed', socks.filter((s) => s.destroyed || s.readableEnded).length);
+  for (const s of socks) s.destroy();
+  await sleep(300);
+  console.log('open after', h.manager.services[0]!.remote!.shared.open);
+  await h.stop(0);
+  srv.close();
+});
