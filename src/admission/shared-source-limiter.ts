@@ -42,6 +42,7 @@
  * JavaScript after a one-file transpile (the worker test does that).
  */
 import { randomFillSync } from 'node:crypto';
+import { threadId } from 'node:worker_threads';
 import type { AcquireResult, SourceEntrySnapshot, SourceLimiterLike, SourceLimiterOptions, SourceLimiterStats } from './source-limiter';
 
 /** One whole token in the bucket's units, as in SourceLimiter. */
@@ -63,6 +64,7 @@ const H_FREE_HEAD = 9;
 const H_MAX_CONN = 10; // 0: no cap
 const H_ENABLED = 11;
 const H_SEED = 12; // 4 words: 12..15
+const H_OWNER = 22; // threadId + 1 of the lock holder, 0 when free (words 16..21 are the Float64 fields)
 // Header, in Float64 words.
 const HF_EVICTIONS = 8; // byte 64
 const HF_RATE = 9; // byte 72: thousandths of a token per ms; 0 = off
@@ -171,6 +173,8 @@ export class SharedSourceLimiter implements SourceLimiterLike {
   private readonly capacity: number;
   private readonly enabled: boolean;
   private readonly clock: { now(): number };
+  /** threadId + 1: written next to the lock word while this thread holds it. */
+  private readonly owner = threadId + 1;
   private readonly s0: number;
   private readonly s1: number;
   private readonly s2: number;
@@ -375,18 +379,79 @@ export class SharedSourceLimiter implements SourceLimiterLike {
     return snapshot;
   }
 
+  /**
+   * For the thread that started the workers, after one exited (worker 'exit'
+   * event): if that thread died holding the table's lock (worker.terminate()
+   * can stop it inside an operation), the table may be half-updated and every
+   * other thread would wait forever. Then the index, free list, idle list and
+   * counters are rebuilt from the entries (the idle order becomes
+   * least-recently-refilled first), the lock is freed, and this returns true.
+   * O(tableSize); returns false at once in the normal case.
+   */
+  recoverFrom(deadThreadId: number): boolean {
+    const i32 = this.i32;
+    if (!this.enabled || Atomics.load(i32, H_LOCK) === 0 || Atomics.load(i32, H_OWNER) !== deadThreadId + 1) return false;
+    // While the dead thread's id is in H_OWNER, it holds the lock: nobody else is inside.
+    this.rebuild();
+    i32[H_OWNER] = 0;
+    Atomics.store(i32, H_LOCK, 0);
+    Atomics.notify(i32, H_LOCK);
+    return true;
+  }
+
+  private rebuild(): void {
+    const i32 = this.i32;
+    const f64 = this.f64;
+    this.idx.fill(NONE);
+    let size = 0;
+    let active = 0;
+    let freeHead = NONE;
+    const idle: number[] = [];
+    for (let e = this.tableSize - 1; e >= 0; e--) {
+      const b = HEADER_BYTES / 4 + e * ENTRY_I32;
+      const a = i32[b + E_ACTIVE];
+      if (a < 0 || (a === 0 && this.rate === 0)) {
+        i32[b + E_ACTIVE] = NONE;
+        i32[b + E_NEXT] = freeHead;
+        freeHead = e;
+        continue;
+      }
+      const h = i32[b + E_HASH];
+      let i = h & this.mask;
+      while (this.idx[i] !== NONE) i = (i + 1) & this.mask;
+      this.idx[i] = ((h >>> 24) << 24) | e;
+      size++;
+      active += a;
+      if (a === 0) idle.push(e);
+    }
+    i32[H_FREE_HEAD] = freeHead;
+    i32[H_SIZE] = size;
+    i32[H_ACTIVE] = active;
+    i32[H_IDLE] = 0;
+    i32[H_IDLE_HEAD] = NONE;
+    i32[H_IDLE_TAIL] = NONE;
+    idle.sort((x, y) => f64[HEADER_BYTES / 8 + x * ENTRY_F64 + EF_LAST] - f64[HEADER_BYTES / 8 + y * ENTRY_F64 + EF_LAST]);
+    for (const e of idle) this.appendIdle(e);
+  }
+
   // --- lock ------------------------------------------------------------------
   // 0 free, 1 held, 2 held with (possible) waiters: Drepper's "Futexes are tricky" mutex 2.
 
   private lock(): void {
     const i32 = this.i32;
     let c = Atomics.compareExchange(i32, H_LOCK, 0, 1);
-    if (c === 0) return;
+    if (c === 0) {
+      i32[H_OWNER] = this.owner;
+      return;
+    }
     for (let n = 0; n < SPIN; n++) {
       c = Atomics.load(i32, H_LOCK);
       if (c === 0) {
         c = Atomics.compareExchange(i32, H_LOCK, 0, 1);
-        if (c === 0) return;
+        if (c === 0) {
+          i32[H_OWNER] = this.owner;
+          return;
+        }
       }
       if (c === 2) break;
     }
@@ -395,9 +460,11 @@ export class SharedSourceLimiter implements SourceLimiterLike {
       Atomics.wait(i32, H_LOCK, 2);
       c = Atomics.exchange(i32, H_LOCK, 2);
     }
+    i32[H_OWNER] = this.owner;
   }
 
   private unlock(): void {
+    this.i32[H_OWNER] = 0;
     if (Atomics.sub(this.i32, H_LOCK, 1) !== 1) {
       Atomics.store(this.i32, H_LOCK, 0);
       Atomics.notify(this.i32, H_LOCK, 1);

@@ -106,6 +106,11 @@ if (scenario === 'hold') {
     results.push(step.ips.map((ip) => (step.op === 'acquire' ? lim.acquire(ip) : (lim.release(ip), 'released'))));
   }
   out.results = results;
+} else if (scenario === 'die-holding-lock') {
+  lim.acquire('192.0.2.1');
+  lim.lock(); // as if terminate() stopped this thread inside an operation
+  parentPort.postMessage({ locked: true });
+  Atomics.wait(ctl, 63, 0); // parked until terminated
 } else if (scenario === 'clock') {
   out.now = sharedClock.now();
 }
@@ -198,6 +203,31 @@ test('tableSize 8 shared: 16 new IPs at once from 4 workers give exactly 8 ok an
   expect(step(2).filter((r) => r === 'ok')).toHaveLength(8);
   expect(step(2).filter((r) => r === 'table_full')).toHaveLength(8);
   expect(lim.stats()).toEqual({ size: 8, idle: 0, active: 8, evictions: 8 });
+});
+
+test('a worker terminated while holding the lock: recoverFrom(threadId) frees the table for everyone else', async () => {
+  const options = { maxConnections: 1, tableSize: 4 };
+  const lim = SharedSourceLimiter.create(options);
+  expect(lim.acquire('192.0.2.2')).toBe('ok');
+  const worker = new Worker(WORKER_CODE, {
+    eval: true,
+    workerData: { modulePath, memory: lim.memory, options, scenario: 'die-holding-lock', id: 0, n: 1, ctl: new SharedArrayBuffer(256) },
+  });
+  const threadId = worker.threadId;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      worker.on('message', () => resolve());
+      worker.on('error', reject);
+    });
+    expect(Atomics.load(new Int32Array(lim.memory), 0)).not.toBe(0); // the worker holds the lock
+  } finally {
+    await worker.terminate(); // the caller's part: recoverFrom only after the thread is gone
+  }
+  expect(lim.recoverFrom(threadId + 1)).toBe(false);
+  expect(lim.recoverFrom(threadId)).toBe(true);
+  expect(lim.stats()).toEqual({ size: 2, idle: 0, active: 2, evictions: 0 });
+  expect(lim.acquire('192.0.2.1')).toBe('max_connections'); // the dead worker's connection is still counted
+  expect(lim.acquire('192.0.2.3')).toBe('ok');
 });
 
 test('every thread reads the same clock', async () => {

@@ -276,6 +276,34 @@ describe('SharedSourceLimiter table', () => {
     expect(slots.every((v) => v === -1)).toBe(true);
   });
 
+  test('recoverFrom: a table left locked and half-updated by a dead thread is rebuilt from its entries', () => {
+    const clock = new FakeClock();
+    const options = { maxConnections: 1, ratePerSecond: 1, burst: 1, tableSize: 8, clock };
+    const lim = SharedSourceLimiter.create(options);
+    for (const ip of ['1.0.0.1', '1.0.0.2', '1.0.0.3', '1.0.0.4']) expect(lim.acquire(ip)).toBe('ok');
+    clock.t = 10;
+    lim.release('1.0.0.2'); // idle (spent bucket), refilled at 10
+    clock.t = 20;
+    lim.release('1.0.0.3'); // idle, refilled at 20
+    clock.t = 2000;
+    expect(lim.recoverFrom(99)).toBe(false); // not locked: nothing to do
+    const i32 = new Int32Array(lim.memory);
+    // A thread (id 99) died inside an operation: lock held, index wiped half-way.
+    Atomics.store(i32, 0, 1);
+    i32[22] = 100;
+    new Int32Array(lim.memory, 128 + 8 * 48).fill(-1, 0, 8);
+    expect(lim.recoverFrom(98)).toBe(false); // another thread's death: not the holder
+    expect(lim.recoverFrom(99)).toBe(true);
+    expect(Atomics.load(i32, 0)).toBe(0);
+    expect(lim.stats()).toEqual({ size: 4, idle: 2, active: 2, evictions: 0 });
+    expect(lim.acquire('1.0.0.1')).toBe('max_connections');
+    for (const ip of ['2.0.0.1', '2.0.0.2', '2.0.0.3', '2.0.0.4', '2.0.0.5']) expect(lim.acquire(ip)).toBe('ok');
+    expect(lim.peek('1.0.0.2')).toBeUndefined(); // the 5th evicted the least recently refilled idle entry
+    expect(lim.acquire('1.0.0.3')).toBe('ok'); // refilled by now
+    expect(lim.acquire('2.0.0.6')).toBe('table_full');
+    expect(lim.stats()).toEqual({ size: 8, idle: 0, active: 8, evictions: 1 });
+  });
+
   test('the default clock is monotonic milliseconds', () => {
     const a = sharedClock.now();
     const b = sharedClock.now();
