@@ -6,10 +6,16 @@ import { pendingReset } from './splice';
  * noticing one that Node does not report (from a paused side, or behind data).
  */
 
-/** RST instead of FIN; a connect still in flight is simply dropped (resetAndDestroy would wait for it). */
+/**
+ * RST instead of FIN; a connect still in flight is simply dropped
+ * (resetAndDestroy would wait for it). While our FIN is being sent (end()
+ * called, shutdown not complete) libuv refuses the reset (EINVAL) and Node
+ * then emits 'error' but never closes the handle: the session hung with its
+ * descriptors. Then a plain close: the FIN is on its way anyway.
+ */
 export function reset(socket: net.Socket): void {
   if (socket.destroyed) return;
-  if (socket.connecting) socket.destroy();
+  if (socket.connecting || (socket.writableEnded && !socket.writableFinished)) socket.destroy();
   else socket.resetAndDestroy();
 }
 
