@@ -9,6 +9,7 @@ import type { SourceLimiter } from '../admission/source-limiter';
 import { TcpSession, type CloseReason } from './tcp-session';
 import type { ListenOptions } from './data-plane';
 import { guarded } from '../timers';
+import { listenBacklog } from './listen-backlog';
 
 /** Why a client was turned away: the `reason` label of fulcrum_rejected_total. */
 export type RejectReason =
@@ -145,7 +146,8 @@ export class TcpProxy {
       };
       this.server.once('error', onError);
       const reusePort = options.reusePort === true;
-      this.server.listen({ host: endpoint.host, port: endpoint.port, ipv6Only: endpoint.family === 6, ...(reusePort && { reusePort }) }, () => {
+      const backlog = listenBacklog(this.server.maxConnections);
+      this.server.listen({ host: endpoint.host, port: endpoint.port, backlog, ipv6Only: endpoint.family === 6, ...(reusePort && { reusePort }) }, () => {
         this.server.removeListener('error', onError);
         const bound = this.server.address() as net.AddressInfo;
         const text = endpoint.family === 6 ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
