@@ -124,7 +124,7 @@ function usage(problem) {
     `  --without: act as if these were not installed (${TOOLS.join(', ')}), to try the fallbacks\n` +
     '  --workers: proxy threads/processes: fulcrum workers: N, HAProxy nbthread N, nginx worker_processes N (default 1)\n' +
     '  --write-results: also write benchmarks/RESULTS.md (host, versions, tables, targets)\n' +
-    '  --write-scaling: keep this run\'s rows in benchmarks/scaling.json and rewrite RESULTS.md\'s scaling section\n' +
+    '  --write-scaling: add this run\'s rows to benchmarks/scaling.json and rewrite RESULTS.md\'s scaling section\n' +
     `  scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}; contenders: ${CONTENDERS.map((c) => c.name).join(', ')}\n`;
   if (problem) process.stderr.write(`run.js: ${problem}\n${text}`);
   else process.stdout.write(text);
@@ -537,6 +537,7 @@ function writeResultsMd(meta, loadRows, idleRows, failoverRows, targets) {
 
 const SCALING_START = '<!-- scaling:start -->';
 const SCALING_END = '<!-- scaling:end -->';
+const SCALING_KEEP = 3;
 
 /**
  * Keep this run's load rows in scaling.json (one per workers/scenario/contender; a rerun replaces
@@ -546,6 +547,7 @@ const SCALING_END = '<!-- scaling:end -->';
 function writeScaling(meta, rows) {
   let store = { rows: [] };
   try { store = JSON.parse(fs.readFileSync(SCALING_JSON, 'utf8')); } catch { /* first run */ }
+  // Runs on a shared host differ a lot: every run's row is kept (the last SCALING_KEEP per N/scenario/contender).
   const key = (r) => `${r.workers}/${r.scenario}/${r.contender}`;
   const fresh = rows.filter((r) => ok(r) && r.contender !== BASELINE).map((r) => ({
     workers: r.workers, scenario: r.scenario, contender: r.contender, figure: r.figure, unit: r.unit,
@@ -553,18 +555,20 @@ function writeScaling(meta, rows) {
     cpuPerUnit: r.cpuPerUnit ?? null, cpuUnit: r.cpuUnit ?? null, loadAvg1: r.loadAvg1,
     date: meta.date, node: meta.node, cores: `proxy ${meta.proxyCore} / load ${meta.loadCore}${meta.coresShared ? ' (shared)' : ''}`,
   }));
-  const replaced = new Set(fresh.map(key));
-  store.rows = [...store.rows.filter((r) => !replaced.has(key(r))), ...fresh];
+  const all = [...store.rows, ...fresh];
+  store.rows = all.filter((r) => all.filter((o) => key(o) === key(r) && o.date > r.date).length < SCALING_KEEP);
   const order = (r) => [r.workers, SCENARIOS.findIndex((s) => s.name === r.scenario), CONTENDERS.findIndex((c) => c.name === r.contender)];
-  store.rows.sort((a, b) => { const x = order(a); const y = order(b); return x[0] - y[0] || x[1] - y[1] || x[2] - y[2]; });
+  store.rows.sort((a, b) => { const x = order(a); const y = order(b); return x[0] - y[0] || x[1] - y[1] || x[2] - y[2] || a.date.localeCompare(b.date); });
   store.host = meta.host;
+  store.versions = { ...(store.versions || {}), ...Object.fromEntries(Object.entries(meta.versions).filter(([, v]) => v)) };
   fs.writeFileSync(SCALING_JSON, `${JSON.stringify(store, null, 2)}\n`);
 
   const h = meta.host;
   const digits = (r) => (r.unit === 'Gbit/s' ? 2 : r.unit === 'MiB/s' ? 1 : 0);
   const out = [SCALING_START, '## Workers: N = 1 and N = 2', '',
-    `\`npm run bench -- --workers N --write-scaling\` (HAProxy \`nbthread N\`, nginx \`worker_processes N\` with a master, fulcrum \`workers: N\`); rows are kept in [scaling.json](scaling.json), each from its own run.`,
+    `\`npm run bench -- --workers N --write-scaling\` (HAProxy \`nbthread N\`, nginx \`worker_processes N\` with a master, fulcrum \`workers: N\`); each run's rows are kept in [scaling.json](scaling.json) (the last ${SCALING_KEEP} per N, scenario and contender), so the spread between runs shows.`,
     `Machine: ${h.nproc} CPUs (\`nproc\`), ${h.cpuModel}, ${fmt(h.memTotalGiB, 1)} GiB RAM, ${h.os}. ` +
+      `Versions: ${['haproxy', 'nginx', 'wrk', 'iperf3'].map((t) => `${t} \`${store.versions[t] || 'not installed'}\``).join('; ')}. ` +
       'N = 1: proxy on core 1, backends and load generators on core 0. N = 2 on this 2-core machine: the proxy may use both cores and the backends and load generators **share** them, ' +
       'so N = 2 throughput is bounded by the load generators too; **CPU per unit of work** (proxy `utime + stime` from `/proc/PID/stat`, master + workers for nginx) stays comparable. ' +
       'The host is shared with other jobs: the 1-minute load average when each row started is in its row (0.0–1.0 is quiet; above that, other work took CPU).', '',
