@@ -14,6 +14,7 @@ import { type RejectCounts, type RejectReason, type TcpCloseReason } from './out
 import type { TcpSettings } from './settings';
 import { guarded } from '../timers';
 import { ServiceShared } from '../workers/service-shared';
+import { listenBacklog } from './listen-backlog';
 
 export type { RejectCounts, RejectReason } from './outcomes';
 
@@ -131,7 +132,8 @@ export class TcpProxy implements TcpSessionHost, DataPlane {
       };
       this.server.once('error', onError);
       const reusePort = options.reusePort === true;
-      this.server.listen({ host: endpoint.host, port: endpoint.port, ipv6Only: endpoint.family === 6, ...(reusePort && { reusePort }) }, () => {
+      const backlog = listenBacklog(this.server.maxConnections);
+      this.server.listen({ host: endpoint.host, port: endpoint.port, backlog, ipv6Only: endpoint.family === 6, ...(reusePort && { reusePort }) }, () => {
         this.server.removeListener('error', onError);
         const bound = this.server.address() as net.AddressInfo;
         const text = endpoint.family === 6 ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
