@@ -22,6 +22,14 @@ export interface Balancer {
 
 export const NO_TRIED: readonly Backend[] = [];
 
+/** Makes a pick whole when several threads share a balancer's state (round-robin's credits). */
+export interface PickLock {
+  acquire(): void;
+  release(): void;
+}
+
+export const NO_LOCK: PickLock = { acquire() {}, release() {} };
+
 export function wasTried(ctx: PickContext, b: Backend): boolean {
   const tried = ctx.tried;
   for (let i = 0; i < tried.length; i++) if (tried[i] === b) return true;

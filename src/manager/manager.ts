@@ -176,7 +176,7 @@ export class Manager implements ControlPlane, ThreadsOwner {
       services: this.services.map(serviceStatus),
       peer: this.pair?.status() ?? null,
       timerErrors: timerErrors.total,
-      udpKernel: this.services.some((s) => s.udp !== null) ? readUdpKernelStats() : null,
+      udpKernel: this.services.some((s) => s.config.protocol === 'udp') ? readUdpKernelStats() : null,
       dns: this.dns.list.map((d) => d.status()),
       workers: this.workersStatus(),
     };

@@ -1,6 +1,6 @@
 import type { PeerConfig } from '../config/types';
 import type { Logger } from '../log';
-import { guarded } from '../timers';
+import { guarded, reportTimerError } from '../timers';
 import type { SessionSync, UdpProxy } from '../proxy/udp-proxy';
 import type { UdpSession } from '../proxy/udp-session';
 import { runHook } from './peer/hooks';
@@ -122,7 +122,7 @@ export class Pair implements SessionSync {
 
   /** A BACKUP with UDP services and no full sync yet asks for one in its adverts. */
   private wantsFullSync(): boolean {
-    return this.peer.state === 'backup' && !this.fullSynced && this.services().some((s) => s.udp !== null);
+    return this.peer.state === 'backup' && !this.fullSynced && this.services().some((s) => s.config.protocol === 'udp');
   }
 
   private onRole(state: PeerState, reason?: TransitionReason): void {
@@ -209,7 +209,8 @@ export class Pair implements SessionSync {
       this.lastFullSync = now;
       this.fullSyncWanted = false;
       this.pending.length = 0;
-      void this.fullSync().catch((err) => this.log.warn({ err }, 'pair: full session sync failed; the next one retries'));
+      // A promise chain started by a timer ends in reportTimerError, as a throw in the timer would.
+      void this.fullSync().catch((err) => reportTimerError('pair session sync', err));
       return;
     }
     if (this.pending.length > 0) this.peer.sendSessions(this.pending.splice(0));

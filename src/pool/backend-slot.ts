@@ -3,6 +3,8 @@
  * thread sees the same session count, health reasons and effective weight,
  * and the main thread sees every worker's counters without asking.
  *
+ * Float64 also holds the smooth round-robin credit, shared so that workers
+ * turn through one schedule (under the service's pick lock).
  * Int32 part (Atomics): the session count over all workers (least-conn and
  * maxConnections exact across threads), health reasons (written by the main
  * thread only), connect failures in a row, then one session count per worker
@@ -19,7 +21,7 @@ export interface SlotRef {
 }
 
 export const I32 = { ACTIVE: 0, HEALTH: 1, CONSECUTIVE_FAILURES: 2, WORKER_ACTIVE: 4 } as const;
-export const F64 = { EFFECTIVE_WEIGHT: 0, WORKER_COUNTERS: 1 } as const;
+export const F64 = { EFFECTIVE_WEIGHT: 0, RR_CREDIT: 1, WORKER_COUNTERS: 2 } as const;
 /** Per-worker Float64 counters, in this order. */
 export const COUNTER = { TOTAL: 0, CONNECT_FAILURES: 1, BYTES_IN: 2, BYTES_OUT: 3 } as const;
 const COUNTERS = 4;

@@ -204,6 +204,15 @@ export class Backend {
     return this.slot.f64[this.slot.fbase + F64.EFFECTIVE_WEIGHT]!;
   }
 
+  /** Smooth round-robin's current weight (round-robin.ts), shared by every worker's balancer. */
+  get rrCredit(): number {
+    return this.slot.f64[this.slot.fbase + F64.RR_CREDIT]!;
+  }
+
+  set rrCredit(v: number) {
+    this.slot.f64[this.slot.fbase + F64.RR_CREDIT] = v;
+  }
+
   private storeWeight(): void {
     this.slot.f64[this.slot.fbase + F64.EFFECTIVE_WEIGHT] = this.weightValue * this.ramp * this.agent;
   }

@@ -35,6 +35,8 @@ export class RemoteDataPlane implements DataPlane {
   /** Histograms of workers that died: kept so their counts never go back. */
   private readonly departed: { sessionTime: LatencySnapshot[]; connectTime: LatencySnapshot[] } = { sessionTime: [], connectTime: [] };
   private removed = false;
+  /** start() has sent the service: changes before that are in its first spec. */
+  private started = false;
   readonly sessions: { readonly size: number };
 
   constructor(
@@ -59,6 +61,7 @@ export class RemoteDataPlane implements DataPlane {
 
   /** Send the service to every worker (at start, and to a replacement worker). */
   start(worker?: number): void {
+    this.started = true;
     const msg = { t: 'service' as const, spec: this.fullSpec() };
     if (worker === undefined) this.threads.postAll(msg);
     else this.threads.post(worker, msg);
@@ -80,7 +83,7 @@ export class RemoteDataPlane implements DataPlane {
 
   /** The pool changed (usable set, members or their settings): the workers rebuild their balancers. */
   poolChanged(): void {
-    if (this.removed) return;
+    if (this.removed || !this.started) return;
     const backends = this.backendSpecs();
     const text = JSON.stringify(backends.map(({ slot: _s, ...rest }) => rest));
     const changed = text !== this.posted;
@@ -98,7 +101,7 @@ export class RemoteDataPlane implements DataPlane {
   }
 
   weightsChanged(): void {
-    if (!this.removed) this.threads.postAll({ t: 'weights', key: this.key });
+    if (this.started && !this.removed) this.threads.postAll({ t: 'weights', key: this.key });
   }
 
   setBalance(balance: BalanceName): void {

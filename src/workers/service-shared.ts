@@ -5,6 +5,7 @@
  * what is given back when a worker dies). Int32, Atomics; the per-worker
  * entries are written by their worker only.
  */
+import type { PickLock } from '../balancer/balancer';
 import { COUNTERS_PER_WORKER, counterColumn, sumColumns, type CounterColumn } from './service-counters';
 
 export interface ServiceSharedRef {
@@ -15,7 +16,11 @@ export interface ServiceSharedRef {
 }
 
 const OPEN = 0;
+/** The pick lock of balancers whose state is shared (round-robin). */
+const LOCK = 1;
 const PER_WORKER = 2;
+/** Spins before the lock is taken by force: a holder cannot take this long unless its thread died mid-pick. */
+const MAX_SPINS = 1 << 22;
 
 export class ServiceShared {
   private readonly i32: Int32Array;
@@ -38,6 +43,18 @@ export class ServiceShared {
     this.column = worker * COUNTERS_PER_WORKER;
     this.counters = counterColumn(this.f64, worker);
   }
+
+  /** A spin lock (a pick is a few hundred nanoseconds; nothing blocks while it is held). */
+  readonly pickLock: PickLock = {
+    acquire: () => {
+      for (let spins = 0; Atomics.compareExchange(this.i32, LOCK, 0, 1) !== 0; spins++) {
+        if (spins > MAX_SPINS) return; // a dead holder: go on without it
+      }
+    },
+    release: () => {
+      Atomics.store(this.i32, LOCK, 0);
+    },
+  };
 
   /** Every worker's counters added up. */
   sums() {

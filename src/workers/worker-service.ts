@@ -42,7 +42,7 @@ export class WorkerService {
   ) {
     this.key = spec.key;
     this.shared = new ServiceShared(spec.shared, worker);
-    this.balancer = createBalancer(spec.balance);
+    this.balancer = createBalancer(spec.balance, this.shared.pickLock);
     this.setBackends(spec.backends);
     const hooks = {
       connectFailed: (b: Backend) => this.post({ t: 'connectFailure', key: this.key, backend: this.ids.get(b) ?? -1 }),
@@ -83,7 +83,7 @@ export class WorkerService {
   }
 
   setBalance(balance: BalanceName, usable: number[]): void {
-    const next = createBalancer(balance);
+    const next = createBalancer(balance, this.shared.pickLock);
     this.balancer = next;
     this.rebuild(usable);
     this.proxy.balancer = next;

@@ -139,7 +139,8 @@ test('a reload that changes balance and adds a backend never leaves the service 
   // While the new backend's first check runs, clients are still served (by a).
   expect(await roundTrip(listen)).toBe('ping');
   await reloading;
-  expect(h.manager.services[0].tcp!.rejects.backends_full + h.manager.services[0].tcp!.rejects.no_backend).toBe(0);
+  const rejected = h.manager.status().services[0].rejected;
+  expect((rejected.backends_full ?? 0) + (rejected.no_backend ?? 0)).toBe(0);
   expect(() => h.manager.backendAction('web', 'a', 'enable')).toThrow(expect.objectContaining({ code: 'ERR_FULCRUM_BAD_REQUEST' }));
   const stopping = h.stop(2000);
   await expect(h.reload()).rejects.toMatchObject({ code: 'ERR_FULCRUM_STOPPING' });
