@@ -36,9 +36,13 @@ export function wasTried(ctx: PickContext, b: Backend): boolean {
   return false;
 }
 
-/** Not a candidate for this session: already tried, or at its own maxConnections (a full backend is skipped). */
+/**
+ * Not a candidate for this session: not usable (read from shared memory: a
+ * worker may pick before the rebuild the control plane sent it arrives), at
+ * its own maxConnections (a full backend is skipped), or already tried.
+ */
 export function isSkipped(ctx: PickContext, b: Backend): boolean {
-  return (b.maxConnections > 0 && b.active >= b.maxConnections) || wasTried(ctx, b);
+  return b.health !== 0 || (b.maxConnections > 0 && b.active >= b.maxConnections) || wasTried(ctx, b);
 }
 
 /**

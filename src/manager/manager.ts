@@ -142,7 +142,7 @@ export class Manager implements ControlPlane, ThreadsOwner {
     const service = [...this.services, ...this.retiring].find((s) => s.remote?.key === msg.key);
     if (service === undefined) return;
     if (msg.t === 'connectFailure') service.remoteConnectFailure(msg.backend);
-    else this.pair?.sessionCreated(service.name, msg.client, msg.backend);
+    else this.pair?.workerSessionCreated(service, msg.client, msg.backend);
   }
 
   forget(worker: number): void {

@@ -33,6 +33,13 @@ export function pairReusesPort(config: PeerConfig | null): boolean {
 export class Pair implements SessionSync {
   readonly peer: Peer;
   private readonly pending: SessionEntry[] = [];
+  /**
+   * Sessions new in a worker thread, for the service's other workers: a change
+   * of the SO_REUSEPORT group (the peer binding the port during a handover, a
+   * worker replaced) can move a client's datagrams to a sibling, which then
+   * keeps the client's backend as it keeps a pin from the peer.
+   */
+  private readonly siblings = new Map<Service, Array<[string, string, number]>>();
   private readonly pins = new Map<string, Map<string, { backend: string; at: number }>>();
   private syncTimer: NodeJS.Timeout | null = null;
   private lastFullSync = 0;
@@ -189,6 +196,14 @@ export class Pair implements SessionSync {
     if (this.peer.state === 'master') this.pending.push({ service, client, backend });
   }
 
+  /** A session new in one of a service's workers: its siblings learn it at the next flush (bounded per flush). */
+  workerSessionCreated(service: Service, client: string, backend: string): void {
+    this.sessionCreated(service.name, client, backend);
+    let list = this.siblings.get(service);
+    if (list === undefined) this.siblings.set(service, (list = []));
+    if (list.length < FULL_SYNC_MAX_ENTRIES) list.push([client, backend, Date.now()]);
+  }
+
   pinned(proxy: UdpProxy, clientKey: string): string | undefined {
     const pin = this.pins.get(proxy.name)?.get(clientKey);
     if (pin === undefined) return undefined;
@@ -198,6 +213,8 @@ export class Pair implements SessionSync {
   }
 
   private flushSync(): void {
+    for (const [service, list] of this.siblings) service.remote?.pushPins(list);
+    this.siblings.clear();
     if (this.peer.state !== 'master') {
       this.pending.length = 0;
       return;

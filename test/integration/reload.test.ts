@@ -3,6 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfigFile } from '../../src/config';
+import { reusePortSupported } from '../../src/proxy/reuse-port';
 import { start, type FulcrumHandle } from '../../src/index';
 import { close, connect, echoServer, readAll, refusedPort, sleep } from '../helpers/net';
 
@@ -23,8 +24,11 @@ async function echo() {
 }
 
 /** A config file with a fixed listen port (so an unchanged listen is recognized), admin off. */
+/** Two data-plane workers where Node has reusePort (a reload must reach both), else one. */
+const WORKERS = reusePortSupported() ? 2 : 1;
+
 function yaml(listenPort: number, services: string): string {
-  return `log: { level: silent }\nadmin: { enabled: false }\nservices:\n${services.replace('LISTEN', `127.0.0.1:${listenPort}`)}`;
+  return `log: { level: silent }\nadmin: { enabled: false }\nworkers: ${WORKERS}\nservices:\n${services.replace('LISTEN', `127.0.0.1:${listenPort}`)}`;
 }
 
 async function startFrom(text: string) {
@@ -46,7 +50,7 @@ async function roundTrip(port: number): Promise<string> {
   return (await r).toString();
 }
 
-test('reload under 1,000 connections/s refuses none; weights, new and removed backends apply', async () => {
+test(`reload under 1,000 connections/s with ${WORKERS} worker(s) refuses none; weights, new and removed backends apply`, async () => {
   const [a, b, c] = [await echo(), await echo(), await echo()];
   const listen = await freePort();
   const svc = (backends: string) => `  - name: web\n    listen: LISTEN\n    balance: round-robin\n    health: { interval: 100ms, timeout: 100ms }\n    backends: [${backends}]\n`;
