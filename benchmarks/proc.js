@@ -268,25 +268,52 @@ function waitForUdpEcho(port, child, timeoutMs, what) {
   });
 }
 
-/** utime+stime of `pid` in seconds, or null when it cannot be read. */
+/** utime+stime of `pid` and its child processes in seconds, or null when `pid` cannot be read. */
 function cpuSeconds(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // fields 14 utime, 15 stime
-  } catch {
-    return null;
-  }
+  const one = (p) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+      return (Number(f[11]) + Number(f[12])) / CLK_TCK; // fields 14 utime, 15 stime
+    } catch {
+      return null;
+    }
+  };
+  const own = one(pid);
+  if (own === null) return null;
+  // nginx with worker_processes N > 1 runs a master and N worker processes: count them all.
+  return childPids(pid).reduce((sum, c) => sum + (one(c) ?? 0), own);
 }
 
-/** Resident set size of `pid` in KiB, or null. */
-function rssKiB(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
+/** Child processes of `pid` (nginx's workers with a master; none for fulcrum and HAProxy, which use threads). */
+function childPids(pid) {
+  const out = [];
+  let entries;
+  try { entries = fs.readdirSync('/proc'); } catch { return out; }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(e));
+    } catch { /* gone */ }
   }
+  return out;
+}
+
+/** Resident set size of `pid` and its child processes in KiB (shared pages counted in each), or null. */
+function rssKiB(pid) {
+  const one = (p) => {
+    try {
+      const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'));
+      return m ? Number(m[1]) : null;
+    } catch {
+      return null;
+    }
+  };
+  const own = one(pid);
+  if (own === null) return null;
+  return childPids(pid).reduce((sum, c) => sum + (one(c) ?? 0), own);
 }
 
 /** Resident set size of `pid` in MiB, or null. */

@@ -3,7 +3,8 @@
 // tables and writes benchmarks/out/results.json (and, with --write-results,
 // benchmarks/RESULTS.md). See benchmarks/README.md.
 //   node benchmarks/run.js [--duration SECONDS] [--runs N] [--only NAME[,NAME...]]
-//                          [--idle-conns N] [--without TOOL[,TOOL...]] [--write-results]
+//                          [--idle-conns N] [--without TOOL[,TOOL...]] [--workers N]
+//                          [--write-results] [--write-scaling]
 // NAME is a scenario (rr, keepalive, connrate, bulk, udp, idle, failover, dns) or a
 // contender (direct, fulcrum, nginx, haproxy).
 // failover (failover.js) is not a load run: it times a fulcrum active/standby pair's takeover.
@@ -19,8 +20,9 @@ const failover = require('./failover');
 const dnsBench = require('./dns');
 
 const { CONTENDERS, BASELINE, SUBJECT, PEERS } = contendersModule;
-const LOAD_CORE = 0; // backend + load generator
-const PROXY_CORE = 1; // the proxy under test
+// taskset core lists; with --workers N they become placement(N)'s (set in main()).
+let LOAD_CORE = '0'; // backend + load generator
+let PROXY_CORE = '1'; // the proxy under test
 const OUT_DIR = path.join(__dirname, 'out');
 const RESULTS_MD = path.join(__dirname, 'RESULTS.md');
 const IDLE_CONNS = 10_000;
@@ -29,6 +31,21 @@ const IDLE_E2E_TIMEOUT_MS = 30_000; // then the backend seeing them all
 const IDLE_SETTLE_MS = 1000; // all established → RSS sample
 const IDLE_HOLD_MS = 120_000; // the load child closes its connections by itself after this
 const TOOLS = ['wrk', 'iperf3', 'haproxy', 'nginx']; // --without accepts these
+const SCALING_JSON = path.join(__dirname, 'scaling.json'); // --write-scaling: every row kept, keyed by workers/scenario/contender
+
+/**
+ * Where processes run for N proxy workers: the proxy on cores 1..N and the load on core 0 while
+ * that leaves core 0 to the load; otherwise (N ≥ cores, e.g. N = 2 on a 2-core machine) the proxy
+ * gets every core and the backends and load generators share them (`shared`).
+ */
+function placement(workers, cores = os.cpus().length) {
+  if (workers === 1) return { load: '0', proxy: '1', shared: false };
+  if (workers < cores) return { load: '0', proxy: `1-${workers}`, shared: false };
+  return { load: `0-${cores - 1}`, proxy: `0-${cores - 1}`, shared: true };
+}
+
+/** CPU per unit of work, in units that give readable numbers: per 1,000 connections or requests, per GB, per 100k datagrams. */
+const CPU_UNITS = { conn: { per: 1000, label: '1k conn' }, req: { per: 1000, label: '1k req' }, GiB: { per: 1e9, label: 'GB', bytes: true }, dgram: { per: 100_000, label: '100k dgram' } };
 
 const SCENARIOS = [
   { name: 'rr', protocol: 'tcp', backend: 'rr', unit: 'req/s', work: 'req', what: '50 keepalive conns, 64 B request → 64 B reply' },
@@ -57,7 +74,14 @@ const TARGETS = [
 ];
 
 function parseArgs(argv) {
-  const opts = { duration: 5, runs: 10, only: null, idleConns: IDLE_CONNS, without: [], writeResults: false };
+  const opts = { duration: 5, runs: 10, only: null, idleConns: IDLE_CONNS, without: [], writeResults: false, writeScaling: false, workers: 1 };
+  // `npm run bench --workers 2` (no `--`): npm keeps --workers as its own config (npm_config_workers=true)
+  // and passes the 2 on as an argument; `npm run bench --workers=2` sets npm_config_workers=2.
+  const npmWorkers = process.env.npm_config_workers;
+  if (npmWorkers !== undefined && npmWorkers !== '' && !argv.some((a) => a === '--workers' || a.startsWith('--workers='))) {
+    if (npmWorkers === 'true' && /^\d+$/.test(argv[0] || '')) opts.workers = Number(argv.shift());
+    else if (npmWorkers !== 'true') opts.workers = Number(npmWorkers);
+  }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -75,13 +99,17 @@ function parseArgs(argv) {
     else if (eq('--idle-conns') !== null) opts.idleConns = Number(eq('--idle-conns'));
     else if (a === '--without') opts.without = value().split(',');
     else if (eq('--without') !== null) opts.without = eq('--without').split(',');
+    else if (a === '--workers') opts.workers = Number(value());
+    else if (eq('--workers') !== null) opts.workers = Number(eq('--workers'));
     else if (a === '--write-results') opts.writeResults = true;
+    else if (a === '--write-scaling') opts.writeScaling = true;
     else if (a === '-h' || a === '--help') usage(null);
     else usage(`unknown argument ${a}`);
   }
   if (!(opts.duration > 0 && opts.duration <= 600)) usage('--duration must be a number of seconds in (0, 600]');
   if (!(Number.isInteger(opts.runs) && opts.runs >= 1 && opts.runs <= 100)) usage('--runs must be an integer in [1, 100]');
   if (!(Number.isInteger(opts.idleConns) && opts.idleConns >= 1 && opts.idleConns <= 25_000)) usage('--idle-conns must be an integer in [1, 25000]');
+  if (!(Number.isInteger(opts.workers) && opts.workers >= 1 && opts.workers <= 64)) usage('--workers must be an integer in [1, 64]');
   for (const t of opts.without) if (!TOOLS.includes(t)) usage(`--without: unknown tool ${t} (known: ${TOOLS.join(', ')})`);
   const names = new Set([...SCENARIOS.map((s) => s.name), ...CONTENDERS.map((c) => c.name)]);
   for (const n of opts.only || []) if (!names.has(n)) usage(`--only: unknown name ${n} (known: ${[...names].join(', ')})`);
@@ -90,11 +118,13 @@ function parseArgs(argv) {
 
 function usage(problem) {
   const text = 'usage: node benchmarks/run.js [--duration SECONDS] [--runs N] [--only NAME[,NAME...]]\n' +
-    '                         [--idle-conns N] [--without TOOL[,TOOL...]] [--write-results]\n' +
+    '                         [--idle-conns N] [--without TOOL[,TOOL...]] [--workers N] [--write-results] [--write-scaling]\n' +
     '  --duration: seconds per load run (default 5); --runs: failover runs per case (default 10)\n' +
     `  --idle-conns: connections held in the idle scenario (default ${IDLE_CONNS})\n` +
     `  --without: act as if these were not installed (${TOOLS.join(', ')}), to try the fallbacks\n` +
+    '  --workers: proxy threads/processes: fulcrum workers: N, HAProxy nbthread N, nginx worker_processes N (default 1)\n' +
     '  --write-results: also write benchmarks/RESULTS.md (host, versions, tables, targets)\n' +
+    '  --write-scaling: add this run\'s rows to benchmarks/scaling.json and rewrite RESULTS.md\'s scaling section\n' +
     `  scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}; contenders: ${CONTENDERS.map((c) => c.name).join(', ')}\n`;
   if (problem) process.stderr.write(`run.js: ${problem}\n${text}`);
   else process.stdout.write(text);
@@ -195,7 +225,7 @@ async function runIdle(contender, ctx) {
   const { backend } = ctx;
   const before0 = await waitIdleCount(backend, (c) => c === 0, 10_000); // a previous run's connections
   if (!before0.ok) throw new Error(`idle backend still holds ${before0.count} connections from a previous run`);
-  const target = await contender.start({ backendPort: backend.ports.idle, core: PROXY_CORE, protocol: 'tcp', idleConns: n });
+  const target = await contender.start({ backendPort: backend.ports.idle, core: PROXY_CORE, protocol: 'tcp', idleConns: n, workers: ctx.workers });
   let load = null;
   try {
     const pid = target.pid;
@@ -244,7 +274,7 @@ async function runOne(scenario, contender, ctx) {
   if (scenario.kind === 'idle') return { ...(await runIdle(contender, ctx)), ...row };
 
   const backendPort = scenario.backend === 'iperf3' ? ctx.iperf3Server.port : ctx.backend.ports[scenario.backend];
-  const target = await contender.start({ backendPort, core: PROXY_CORE, protocol: scenario.protocol });
+  const target = await contender.start({ backendPort, core: PROXY_CORE, protocol: scenario.protocol, workers: ctx.workers });
   try {
     const pid = target.pid;
     let res;
@@ -261,6 +291,9 @@ async function runOne(scenario, contender, ctx) {
       proxy.workPerProxyCpuSecond = res.proxyCpuSeconds > 0 ? work / res.proxyCpuSeconds : null;
       const ops = bytesLike ? res.bytes / 1024 ** 2 : res.ops; // per MiB for bulk, per round trip for udp
       if (ops > 0) proxy.proxyCpuUsPerOp = (res.proxyCpuSeconds * 1e6) / ops;
+      const u = CPU_UNITS[scenario.work];
+      const units = u.bytes ? res.bytes / u.per : res.ops / u.per;
+      if (units > 0) Object.assign(proxy, { cpuPerUnit: res.proxyCpuSeconds / units, cpuUnit: u.label });
     }
     return { ...res, ...row, figure, ...proxy };
   } finally {
@@ -326,7 +359,7 @@ function skipCell(r) {
 function loadTable(rows) {
   const peers = PEERS.filter((p) => rows.some((r) => r.contender === p && ok(r)));
   const hasUdp = rows.some((r) => r.scenario === 'udp' && ok(r));
-  const header = ['scenario', 'contender', 'throughput', 'p50 µs', 'p99 µs', 'proxy CPU s (%core)', 'work / proxy CPU-s', 'proxy RSS MiB', 'errors', ...(hasUdp ? ['lost'] : []),
+  const header = ['scenario', 'contender', 'throughput', 'p50 µs', 'p99 µs', 'proxy CPU s (%core)', 'work / proxy CPU-s', 'proxy CPU-s per unit', 'proxy RSS MiB', 'errors', ...(hasUdp ? ['lost'] : []),
     `÷ ${BASELINE}`, `p99 ÷ ${BASELINE}`, ...peers.flatMap((p) => [`${SUBJECT} ÷ ${p}`, `p99 ÷ ${p}`])];
   const lines = [];
   for (const r of rows) {
@@ -344,7 +377,7 @@ function loadTable(rows) {
     const digits = r.unit === 'Gbit/s' ? 2 : r.unit === 'MiB/s' ? 1 : 0;
     lines.push([
       r.scenario, r.contender, `${fmt(r.figure, digits)} ${r.unit}${note}`,
-      fmt(r.p50Us), fmt(r.p99Us), cpu, work, fmt(r.proxyRssMiB, 1), fmt(r.errors), ...(hasUdp ? [r.scenario === 'udp' ? fmt(r.lost) : ''] : []),
+      fmt(r.p50Us), fmt(r.p99Us), cpu, work, r.cpuPerUnit === undefined ? '-' : `${fmt(r.cpuPerUnit, 3)} / ${r.cpuUnit}`, fmt(r.proxyRssMiB, 1), fmt(r.errors), ...(hasUdp ? [r.scenario === 'udp' ? fmt(r.lost) : ''] : []),
       ...vs(BASELINE), ...peers.flatMap((p) => vs(p)),
     ]);
   }
@@ -489,7 +522,73 @@ function writeResultsMd(meta, loadRows, idleRows, failoverRows, targets) {
   }
   out.push('One run, figures compare contenders on this host (loopback, two cores); they are not absolute, and runs made back to back ' +
     'differ by 10–30 % (more for `connrate` and `bulk`). Compare ratios, repeat before drawing conclusions. See README.md, *Caveats*.', '');
+  // Sections written by other commands (dns.js, --write-scaling) stay.
+  let previous = '';
+  try { previous = fs.readFileSync(RESULTS_MD, 'utf8'); } catch { /* none yet */ }
+  for (const [start, end] of [[SCALING_START, SCALING_END], ['<!-- dns:start -->', '<!-- dns:end -->']]) {
+    const a = previous.indexOf(start);
+    const b = previous.indexOf(end);
+    if (a >= 0 && b > a) out.push(previous.slice(a, b + end.length), '');
+  }
   fs.writeFileSync(RESULTS_MD, out.join('\n'));
+}
+
+// ---------------------------------------------------------------- scaling section (--write-scaling)
+
+const SCALING_START = '<!-- scaling:start -->';
+const SCALING_END = '<!-- scaling:end -->';
+const SCALING_KEEP = 3;
+
+/**
+ * Keep this run's load rows in scaling.json (one per workers/scenario/contender; a rerun replaces
+ * its rows, others stay), then render RESULTS.md's scaling section from all of them. So runs
+ * made at different times (N = 1 now, fulcrum N = 2 once workers land) end up in one table.
+ */
+function writeScaling(meta, rows) {
+  let store = { rows: [] };
+  try { store = JSON.parse(fs.readFileSync(SCALING_JSON, 'utf8')); } catch { /* first run */ }
+  // Runs on a shared host differ a lot: every run's row is kept (the last SCALING_KEEP per N/scenario/contender).
+  const key = (r) => `${r.workers}/${r.scenario}/${r.contender}`;
+  const fresh = rows.filter((r) => ok(r) && r.contender !== BASELINE).map((r) => ({
+    workers: r.workers, scenario: r.scenario, contender: r.contender, figure: r.figure, unit: r.unit,
+    p99Us: r.p99Us ?? null, proxyCpuSeconds: r.proxyCpuSeconds ?? null, seconds: r.seconds ?? null,
+    cpuPerUnit: r.cpuPerUnit ?? null, cpuUnit: r.cpuUnit ?? null, loadAvg1: r.loadAvg1,
+    date: meta.date, node: meta.node, cores: `proxy ${meta.proxyCore} / load ${meta.loadCore}${meta.coresShared ? ' (shared)' : ''}`,
+  }));
+  const all = [...store.rows, ...fresh];
+  store.rows = all.filter((r) => all.filter((o) => key(o) === key(r) && o.date > r.date).length < SCALING_KEEP);
+  const order = (r) => [r.workers, SCENARIOS.findIndex((s) => s.name === r.scenario), CONTENDERS.findIndex((c) => c.name === r.contender)];
+  store.rows.sort((a, b) => { const x = order(a); const y = order(b); return x[0] - y[0] || x[1] - y[1] || x[2] - y[2] || a.date.localeCompare(b.date); });
+  store.host = meta.host;
+  store.versions = { ...(store.versions || {}), ...Object.fromEntries(Object.entries(meta.versions).filter(([, v]) => v)) };
+  fs.writeFileSync(SCALING_JSON, `${JSON.stringify(store, null, 2)}\n`);
+
+  const h = meta.host;
+  const digits = (r) => (r.unit === 'Gbit/s' ? 2 : r.unit === 'MiB/s' ? 1 : 0);
+  const out = [SCALING_START, '## Workers: N = 1 and N = 2', '',
+    `\`npm run bench -- --workers N --write-scaling\` (HAProxy \`nbthread N\`, nginx \`worker_processes N\` with a master, fulcrum \`workers: N\`); each run's rows are kept in [scaling.json](scaling.json) (the last ${SCALING_KEEP} per N, scenario and contender), so the spread between runs shows.`,
+    `Machine: ${h.nproc} CPUs (\`nproc\`), ${h.cpuModel}, ${fmt(h.memTotalGiB, 1)} GiB RAM, ${h.os}. ` +
+      `Versions: ${['haproxy', 'nginx', 'wrk', 'iperf3'].map((t) => `${t} \`${store.versions[t] || 'not installed'}\``).join('; ')}. ` +
+      'N = 1: proxy on core 1, backends and load generators on core 0. N = 2 on this 2-core machine: the proxy may use both cores and the backends and load generators **share** them, ' +
+      'so N = 2 throughput is bounded by the load generators too; **CPU per unit of work** (proxy `utime + stime` from `/proc/PID/stat`, master + workers for nginx) stays comparable. ' +
+      'The host is shared with other jobs: the 1-minute load average when each row started is in its row (0.0–1.0 is quiet; above that, other work took CPU).', '',
+    '| N | scenario | contender | throughput | p99 µs | proxy CPU-s | CPU-s per unit | load avg | date, node |',
+    '|---:|:---|:---|---:|---:|---:|---:|---:|:---|'];
+  for (const r of store.rows) {
+    out.push(`| ${r.workers} | ${r.scenario} | ${r.contender} | ${fmt(r.figure, digits(r))} ${r.unit} | ${fmt(r.p99Us)} | ${fmt(r.proxyCpuSeconds, 2)} | ${r.cpuPerUnit === null ? '-' : `${fmt(r.cpuPerUnit, 3)} / ${r.cpuUnit}`} | ${fmt(r.loadAvg1, 2)} | ${r.date.slice(0, 16).replace('T', ' ')}, ${r.node} |`);
+  }
+  out.push('', SCALING_END);
+  let md = '';
+  try { md = fs.readFileSync(RESULTS_MD, 'utf8'); } catch { /* none yet */ }
+  const section = out.join('\n');
+  const a = md.indexOf(SCALING_START);
+  const b = md.indexOf(SCALING_END);
+  if (a >= 0 && b > a) md = md.slice(0, a) + section + md.slice(b + SCALING_END.length);
+  else {
+    const dns = md.indexOf('<!-- dns:start -->');
+    md = dns >= 0 ? `${md.slice(0, dns)}${section}\n\n${md.slice(dns)}` : `${md.trimEnd()}\n\n${section}\n`;
+  }
+  fs.writeFileSync(RESULTS_MD, md);
 }
 
 // ---------------------------------------------------------------- main
@@ -506,7 +605,12 @@ async function main() {
     (contenders.some((c) => c.name === SUBJECT) || (opts.only !== null && opts.only.includes('failover')));
   const durationMs = Math.round(opts.duration * 1000);
   const pinned = proc.hasTaskset();
-  const pinning = pinned ? `backend+load on core ${LOAD_CORE}, proxy on core ${PROXY_CORE}` : 'taskset not found: NOT pinned';
+  const place = placement(opts.workers);
+  LOAD_CORE = place.load;
+  PROXY_CORE = place.proxy;
+  const pinning = !pinned ? 'taskset not found: NOT pinned'
+    : place.shared ? `${opts.workers} proxy workers on cores ${PROXY_CORE}; backend+load SHARE them (cores ${LOAD_CORE}): compare CPU per unit of work more than throughput`
+      : `backend+load on core ${LOAD_CORE}, proxy (${opts.workers} worker${opts.workers > 1 ? 's' : ''}) on core${opts.workers > 1 ? 's' : ''} ${PROXY_CORE}`;
   if (loadScenarios.length > 0) {
     process.stdout.write(`fulcrum bench: ${loadScenarios.length} scenario(s) × ${contenders.length} contender(s), ${opts.duration}s each; ${pinning}\n`);
   }
@@ -533,7 +637,7 @@ async function main() {
   const rows = [];
   if (loadScenarios.length > 0) {
     const backend = await startBackend();
-    const ctx = { backend, durationMs, idleConns, iperf3Server: null };
+    const ctx = { backend, durationMs, idleConns, iperf3Server: null, workers: opts.workers };
     try {
       for (const scenario of loadScenarios) {
         if (scenario.tool === 'iperf3') {
@@ -548,13 +652,17 @@ async function main() {
           for (const contender of contenders) {
             process.stdout.write(`  ${scenario.name} / ${contender.name} ... `);
             let row;
+            const loadAvg1 = os.loadavg()[0]; // other work on the host, per row: a shared machine changes by the minute
             try {
               row = await runOne(scenario, contender, ctx);
             } catch (err) {
               row = { scenario: scenario.name, contender: contender.name, unit: scenario.unit, tool: scenario.tool, error: err.message.split('\n')[0] };
             }
+            row.workers = opts.workers;
+            row.loadAvg1 = loadAvg1;
             rows.push(row);
-            const done = row.scenario === 'idle' ? `${fmt(row.kibPerConn, 2)} KiB/conn (${fmt(row.held)} held)` : `${fmt(row.figure, row.unit === 'Gbit/s' ? 2 : 1)} ${row.unit}`;
+            const done = row.scenario === 'idle' ? `${fmt(row.kibPerConn, 2)} KiB/conn (${fmt(row.held)} held, all up after ${fmt(row.establishSeconds, 2)} s)`
+              : `${fmt(row.figure, row.unit === 'Gbit/s' ? 2 : 1)} ${row.unit}${row.cpuPerUnit !== undefined ? `, ${fmt(row.cpuPerUnit, 3)} CPU-s / ${row.cpuUnit}` : ''} (load avg ${fmt(loadAvg1, 2)})`;
             process.stdout.write(`${row.skipped ? `skipped (${row.skipped})` : row.error ? `error: ${row.error}` : done}\n`);
             await sleep(300); // let the previous run's sockets settle
           }
@@ -591,7 +699,7 @@ async function main() {
     date: new Date().toISOString(), command: `node benchmarks/run.js ${process.argv.slice(2).join(' ')}`.trim(),
     node: process.version, os: host.os, cpus: host.nproc, cpuModel: host.cpuModel, host,
     versions: { node: process.version, ...contendersModule.versions(), ...tools.versions() },
-    pinned, loadAvgAtStart: load1, loadCore: LOAD_CORE, proxyCore: PROXY_CORE, durationSeconds: opts.duration,
+    pinned, loadAvgAtStart: load1, loadCore: LOAD_CORE, proxyCore: PROXY_CORE, workers: opts.workers, coresShared: place.shared, durationSeconds: opts.duration,
     ...(opts.without.length > 0 && { pretendMissing: opts.without }),
     ...(loadScenarios.some((s) => s.name === 'idle') && { idleConnections: idleConns, idleConnectionsAsked: opts.idleConns, fdLimit: proc.fdBudget() }),
     ...(withFailover && { failoverRuns: opts.runs }),
@@ -604,6 +712,10 @@ async function main() {
     writeResultsMd(meta, loadRows, idleRows, failoverRows, targets);
     if (withDns) dnsBench.writeDnsSection(dnsRows, { seconds: opts.duration, rounds: 3, command: meta.command });
     process.stdout.write(`wrote ${path.relative(process.cwd(), RESULTS_MD)}\n`);
+  }
+  if (opts.writeScaling) {
+    writeScaling(meta, rows.filter((r) => r.workers !== undefined && r.scenario !== 'idle'));
+    process.stdout.write(`wrote ${path.relative(process.cwd(), SCALING_JSON)} and RESULTS.md's scaling section\n`);
   }
   if (rows.some((r) => r.error)) process.exitCode = 1;
 }

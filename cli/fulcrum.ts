@@ -35,6 +35,7 @@ export function buildProgram(): Command {
     .option('--udp', 'quick mode: a UDP service (default balance source-hash)')
     .option('--admin <addr>', 'quick mode: serve the admin API here, e.g. 127.0.0.1:9090 (off by default in quick mode)')
     .option('--log-level <level>', 'override log.level')
+    .option('--workers <n>', 'data-plane worker threads: auto (one per core) or N (above 1 needs Node 22.12+); overrides the file\'s workers')
     .action(runCommand);
 
   program

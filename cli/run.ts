@@ -12,6 +12,7 @@ interface RunOptions {
   admin?: string;
   udp?: boolean;
   logLevel?: string;
+  workers?: string;
 }
 
 /** The config of `run`: a file, or quick mode (one service named "quick" from flags, validated like a file). */
@@ -20,7 +21,8 @@ export function resolveRunConfig(opts: RunOptions): FulcrumConfig {
     if (opts.listen || opts.backend.length > 0 || opts.balance || opts.admin || opts.udp) {
       throw new FulcrumError('ERR_FULCRUM_ARGS', 'use either -c FILE or quick-mode flags (--listen/--backend/--balance/--admin), not both');
     }
-    return loadConfigFile(opts.config);
+    const config = loadConfigFile(opts.config);
+    return opts.workers === undefined ? config : overrideWorkers(config, opts.workers);
   }
   if (!opts.listen || opts.backend.length === 0) {
     throw new FulcrumError('ERR_FULCRUM_ARGS', 'run needs -c FILE, or --listen ADDR with at least one --backend ADDR');
@@ -32,10 +34,26 @@ export function resolveRunConfig(opts: RunOptions): FulcrumConfig {
   const admin = opts.admin ? { listen: opts.admin } : { enabled: false };
   try {
     // Flags are literal: no ${VAR} substitution beyond what the shell did.
-    return validateConfig({ admin, services: [service] }, {});
+    return validateConfig({ admin, services: [service], ...(opts.workers !== undefined && { workers: workersFlag(opts.workers) }) }, {});
   } catch (err) {
     if (!isFulcrumError(err, 'ERR_FULCRUM_CONFIG')) throw err;
     throw new FulcrumError('ERR_FULCRUM_ARGS', 'invalid quick-mode flags', err.details.map(flagPath));
+  }
+}
+
+/** --workers: auto or a count (validated as the config's `workers`). */
+function workersFlag(text: string): string | number {
+  return /^\d+$/.test(text) ? Number(text) : text;
+}
+
+/** --workers with -c: overrides the file's `workers`, checked as the file's would be. */
+function overrideWorkers(config: FulcrumConfig, text: string): FulcrumConfig {
+  try {
+    const checked = validateConfig({ admin: { enabled: false }, services: [], workers: workersFlag(text) }, {});
+    return { ...config, workers: checked.workers };
+  } catch (err) {
+    if (!isFulcrumError(err, 'ERR_FULCRUM_CONFIG')) throw err;
+    throw new FulcrumError('ERR_FULCRUM_ARGS', 'invalid --workers', err.details.map((l) => l.replace(/^workers/, '--workers')));
   }
 }
 
@@ -44,7 +62,8 @@ function flagPath(line: string): string {
   return line
     .replace(/^services\[0\]\.backends\[(\d+)\]\.address/, (_, i) => `--backend #${Number(i) + 1}`)
     .replace(/^services\[0\]\.(listen|balance)/, '--$1')
-    .replace(/^admin\.listen/, '--admin');
+    .replace(/^admin\.listen/, '--admin')
+    .replace(/^workers/, '--workers');
 }
 
 export async function runCommand(opts: RunOptions): Promise<void> {

@@ -126,8 +126,15 @@ export function formatStatus(report: StatusReport): string {
   if (report.services.length === 0 && (report.dns ?? []).length === 0) out.push('no services');
   for (const s of report.services) out.push(serviceLine(s), ...(s.discovery ?? []).map(discoveryLine));
   out.push(...formatDnsStatus(report.dns ?? []));
+  if (report.workers !== undefined) out.push(`workers: ${describeWorkers(report.workers)}`);
   out.push(`peer: ${describePeer(report.peer)}`);
   return `${out.join('\n')}\n`;
+}
+
+/** "2 threads, sessions 120 / 118 (0 replaced)" or "1 (main thread), 238 sessions". */
+export function describeWorkers(w: NonNullable<StatusReport['workers']>): string {
+  if (!w.threads) return `1 (main thread), ${w.sessions[0] ?? 0} sessions`;
+  return `${w.count} thread${w.count === 1 ? '' : 's'}, sessions ${w.sessions.join(' / ')} (${w.restarts} replaced)`;
 }
 
 /** The last check's result text, and the agent's: `redis role:master; agent ready 75%`; `-` without checks. */

@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   ERR_FULCRUM_ADMIN: 'the admin API could not be reached or answered with an error (fulcrum status/drain/enable/disable)',
   ERR_FULCRUM_STOPPING: 'a reload was asked while fulcrum is stopping (HTTP 409)',
   ERR_FULCRUM_DISCOVERY: 'a hostname, SRV name or backend file (without optional: true) found no backends at start or reload; nothing was started or changed',
+  ERR_FULCRUM_WORKERS: 'a data-plane worker thread could not start or did not answer the control plane in time',
   ERR_FULCRUM_RELOAD_UNAVAILABLE: 'reload was asked of a fulcrum started without a config file (quick mode or the demo)',
 } as const;
 

@@ -2,7 +2,7 @@
  * fulcrum's public API: start(config) → handle. The CLI is a thin layer over it.
  */
 import type { Endpoint, FulcrumConfig } from './config/types';
-import { Manager, type StopResult } from './manager/manager';
+import { Manager, type StartOptions, type StopResult } from './manager/manager';
 import type { ReloadReport } from './manager/status';
 
 export interface FulcrumHandle {
@@ -17,7 +17,7 @@ export interface FulcrumHandle {
   reload(): Promise<ReloadReport>;
 }
 
-export async function start(config: FulcrumConfig, options: { configFile?: string } = {}): Promise<FulcrumHandle> {
+export async function start(config: FulcrumConfig, options: Pick<StartOptions, 'configFile' | 'threads'> = {}): Promise<FulcrumHandle> {
   const manager = await Manager.start(config, options);
   return {
     manager,

@@ -39,6 +39,12 @@ export async function renderMetrics(report: StatusReport): Promise<{ contentType
   };
   const udpDropped = new Counter({ name: 'fulcrum_udp_dropped_total', help: 'UDP datagrams dropped, by reason (acl, max_sessions, oversize, reply_ratio, amplification, ...).', labelNames: ['service', 'reason'], registers });
 
+  if (report.workers !== undefined) {
+    const perWorker = new Gauge({ name: 'fulcrum_worker_sessions', help: 'Live sessions per data-plane worker thread (worker 0 is the main thread when workers: 1).', labelNames: ['worker'], registers });
+    const restarts = new Counter({ name: 'fulcrum_worker_restarts_total', help: 'Data-plane worker threads that died and were replaced.', registers });
+    report.workers.sessions.forEach((n, w) => perWorker.set({ worker: String(w) }, n));
+    restarts.inc(report.workers.restarts);
+  }
   const timerFailures = new Counter({ name: 'fulcrum_timer_errors_total', help: 'Exceptions thrown by timer callbacks: logged and survived (a bug: please report it).', registers });
   timerFailures.inc(report.timerErrors);
   if (report.udpKernel != null) {

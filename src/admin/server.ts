@@ -193,9 +193,9 @@ export class AdminServer {
   private route(segments: string[]): Record<string, Handler> | undefined {
     const control = this.control;
     const [first, service, second, backend, action] = segments;
-    if (segments.length === 1 && first === 'status') return { GET: async () => json(200, control.status()) };
+    if (segments.length === 1 && first === 'status') return { GET: async () => (await control.collectStats?.(), json(200, control.status())) };
     if (segments.length === 1 && first === 'metrics') {
-      return { GET: async () => ({ status: 200, ...(await renderMetrics(control.status())) }) };
+      return { GET: async () => (await control.collectStats?.(), { status: 200, ...(await renderMetrics(control.status())) }) };
     }
     if (segments.length === 1 && first === 'reload') return { POST: async () => json(200, await control.reload()) };
     if (segments.length === 5 && first === 'services' && second === 'backends') {

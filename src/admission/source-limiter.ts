@@ -7,6 +7,13 @@
 
 export type AcquireResult = 'ok' | 'max_connections' | 'rate_limit' | 'table_full';
 
+/** What the accept path needs of a per-source limiter: SourceLimiter (one thread) or SharedSourceLimiter (all workers). */
+export interface SourceLimiterLike {
+  acquire(ip: string): AcquireResult;
+  release(ip: string): void;
+  stats(): SourceLimiterStats;
+}
+
 export interface SourceLimiterOptions {
   /** Concurrent connections per IP (absent: no cap). */
   maxConnections?: number;
@@ -61,7 +68,7 @@ class Entry {
 
 const monotonic = { now: () => performance.now() };
 
-export class SourceLimiter {
+export class SourceLimiter implements SourceLimiterLike {
   private readonly maxConnections: number;
   /** Thousandths of a token per ms (= tokens per second); 0 when rate limiting is off. */
   private readonly rate: number;

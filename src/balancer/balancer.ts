@@ -22,15 +22,27 @@ export interface Balancer {
 
 export const NO_TRIED: readonly Backend[] = [];
 
+/** Makes a pick whole when several threads share a balancer's state (round-robin's credits). */
+export interface PickLock {
+  acquire(): void;
+  release(): void;
+}
+
+export const NO_LOCK: PickLock = { acquire() {}, release() {} };
+
 export function wasTried(ctx: PickContext, b: Backend): boolean {
   const tried = ctx.tried;
   for (let i = 0; i < tried.length; i++) if (tried[i] === b) return true;
   return false;
 }
 
-/** Not a candidate for this session: already tried, or at its own maxConnections (a full backend is skipped). */
+/**
+ * Not a candidate for this session: not usable (read from shared memory: a
+ * worker may pick before the rebuild the control plane sent it arrives), at
+ * its own maxConnections (a full backend is skipped), or already tried.
+ */
 export function isSkipped(ctx: PickContext, b: Backend): boolean {
-  return (b.maxConnections > 0 && b.active >= b.maxConnections) || wasTried(ctx, b);
+  return b.health !== 0 || (b.maxConnections > 0 && b.active >= b.maxConnections) || wasTried(ctx, b);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { BalanceName } from '../config/types';
 import { FulcrumError } from '../errors';
-import type { Balancer } from './balancer';
+import type { Balancer, PickLock } from './balancer';
 import { LeastConnBalancer } from './least-conn';
 import { RandomTwoBalancer } from './random-two';
 import { RoundRobinBalancer } from './round-robin';
@@ -14,10 +14,10 @@ export { RoundRobinBalancer } from './round-robin';
 export { MaglevBalancer, MAGLEV_TABLE_SIZE } from './source-hash';
 
 /** A new, empty balancer for the config's `balance` name; call rebuild before pick. */
-export function createBalancer(name: BalanceName): Balancer {
+export function createBalancer(name: BalanceName, lock?: PickLock): Balancer {
   switch (name) {
     case 'round-robin':
-      return new RoundRobinBalancer();
+      return new RoundRobinBalancer(lock);
     case 'least-conn':
       return new LeastConnBalancer();
     case 'random-two':

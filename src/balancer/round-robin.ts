@@ -1,5 +1,5 @@
 import type { Backend } from '../pool/backend';
-import { isSkipped, type Balancer, type PickContext } from './balancer';
+import { isSkipped, NO_LOCK, type Balancer, type PickContext, type PickLock } from './balancer';
 
 /**
  * Smooth weighted round-robin (nginx's `ngx_http_upstream_get_peer`): on each
@@ -14,31 +14,39 @@ import { isSkipped, type Balancer, type PickContext } from './balancer';
  */
 export class RoundRobinBalancer implements Balancer {
   private backends: readonly Backend[] = [];
-  /** Current weights, one per backend; preallocated so pick does not allocate. */
-  private current = new Float64Array(0);
+
+  /**
+   * The current weights are the backends' `rrCredit` (shared memory), so
+   * worker threads turn through one schedule; `lock` makes each pick whole
+   * (absent: one thread only).
+   */
+  constructor(private readonly lock: PickLock = NO_LOCK) {}
 
   rebuild(backends: readonly Backend[]): void {
     this.backends = backends.slice();
     // A fresh schedule: carrying credits over a membership change would break
     // the invariant that the credits sum to zero after each pick.
-    this.current = new Float64Array(this.backends.length);
+    this.lock.acquire();
+    for (const b of this.backends) b.rrCredit = 0;
+    this.lock.release();
   }
 
   pick(ctx: PickContext): Backend | null {
     const bs = this.backends;
-    const cw = this.current;
     let total = 0;
-    let best = -1;
+    let best: Backend | null = null;
+    this.lock.acquire();
     for (let i = 0; i < bs.length; i++) {
       const b = bs[i];
       const w = b.effectiveWeight;
       if (!(w > 0) || isSkipped(ctx, b)) continue;
-      cw[i] += w;
+      const credit = b.rrCredit + w;
+      b.rrCredit = credit;
       total += w;
-      if (best < 0 || cw[i] > cw[best]) best = i;
+      if (best === null || credit > best.rrCredit) best = b;
     }
-    if (best < 0) return null;
-    cw[best] -= total;
-    return bs[best];
+    if (best !== null) best.rrCredit -= total;
+    this.lock.release();
+    return best;
   }
 }

@@ -3,6 +3,7 @@
  * that either returns the normalized value (applying its default when the key
  * is absent) or adds one issue whose message is a human reason.
  */
+import { MAX_WORKERS, workersProblem, type WorkersSetting } from '../workers/count';
 import { z } from 'zod';
 import net from 'node:net';
 import { parseEndpoint, parseHostPort } from './address';
@@ -64,6 +65,18 @@ export function integer(min: number, max: number | undefined, fallback: number) 
     if (v === undefined) return fallback;
     const ok = typeof v === 'number' && Number.isSafeInteger(v) && v >= min && (max === undefined || v <= max);
     if (!ok) throw new Error(`must be ${range} (got ${describeValue(v)})`);
+    return v as number;
+  });
+}
+
+/** `workers`: auto, or a count this Node can run (above 1 needs reusePort). */
+export function workersField() {
+  return field((v): WorkersSetting => {
+    if (v === undefined || v === 'auto') return 'auto';
+    const ok = typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= MAX_WORKERS;
+    if (!ok) throw new Error(`must be auto or an integer between 1 and ${MAX_WORKERS} (got ${describeValue(v)})`);
+    const problem = workersProblem(v as number);
+    if (problem !== null) throw new Error(problem);
     return v as number;
   });
 }

@@ -5,7 +5,7 @@
  * zod issues become "path: reason" problems here.
  */
 import { z } from 'zod';
-import { REQUIRED, backendAddress, bearerToken, checkTimingShape, optionalDuration, optionalSrvName, resolverList, bool, cidrList, duration, endpoint, hexBytes, hexOrAny, integer, requiredKey, number, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName } from './fields';
+import { REQUIRED, backendAddress, bearerToken, checkTimingShape, optionalDuration, optionalSrvName, resolverList, bool, cidrList, duration, endpoint, hexBytes, hexOrAny, integer, requiredKey, number, oneOf, optionalInteger, optionalName, optionalOneOf, optionalString, requiredName, workersField } from './fields';
 import { type ConfigProblem, type PathSegment, describeValue } from './problems';
 import { closestKey } from './suggest';
 import { DNS_KEYS_AT, dnsServiceSchema } from './dns-schema';
@@ -163,6 +163,7 @@ const serviceShape = {
 const rootShape = {
   log: mapping(logShape, 'log settings').prefault({}),
   shutdownTimeout: duration('30s'),
+  workers: workersField(),
   services: list(
     z.unknown().transform((v, ctx) => (isDnsService(v) ? viaSchema(dnsServiceSchema, v, ctx) : viaSchema(tcpUdpService, v, ctx))),
     'services',
@@ -222,6 +223,7 @@ export const configSchema = z
     (c): FulcrumConfig => ({
       log: c.log,
       shutdownTimeout: c.shutdownTimeout,
+      workers: c.workers,
       peer: c.peer ?? null,
       admin: !c.admin.enabled
         ? null

@@ -222,6 +222,12 @@ export interface FulcrumConfig {
   log: LogConfig;
   /** SIGTERM/SIGINT: how long live sessions may finish before they are closed. */
   shutdownTimeout: number;
+  /**
+   * Data-plane worker threads: auto (the schema's default) = one per available
+   * core where Node has reusePort, else 1. Absent in a config built by hand: 1.
+   * 1 runs the data plane on the main thread.
+   */
+  workers?: 'auto' | number;
   /** The HTTP admin API; null when turned off (`admin: { enabled: false }`). */
   admin: AdminConfig | null;
   /** Active/standby pair; null when this node runs alone. */

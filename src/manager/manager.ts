@@ -16,6 +16,10 @@ import { Service } from './service';
 import { readUdpKernelStats } from './udp-kernel-stats';
 import { backendStatus, serviceStatus } from './status-report';
 import type { BackendAction, BackendStatus, ControlPlane, ReloadReport, StatusReport } from './status';
+import { DataPlaneThreads, type ThreadsOwner } from '../workers/threads';
+import { resolveWorkers } from '../workers/count';
+import type { FromWorker } from '../workers/messages';
+import type { WorkerStats } from '../workers/stats';
 
 export interface StopResult {
   /** Sessions still open at the deadline and closed by force. */
@@ -28,7 +32,14 @@ export interface StopResult {
  * or none), applies reloads as a difference, and stops gracefully: stop
  * accepting, let live sessions finish until the deadline, close the rest.
  */
-export class Manager implements ControlPlane {
+export interface StartOptions {
+  configFile?: string;
+  log?: Logger;
+  /** Run the data plane in worker threads even with one worker (tests of the threaded path on any Node). */
+  threads?: boolean;
+}
+
+export class Manager implements ControlPlane, ThreadsOwner {
   readonly services: Service[] = [];
   /** Services a reload removed or replaced: no longer accepting, finishing their sessions. */
   private readonly retiring = new Set<Service>();
@@ -45,6 +56,8 @@ export class Manager implements ControlPlane {
   private readonly startedAt = Date.now();
   /** Hostnames, SRV names and backend files of every service (control plane); changes go to the services naming them. */
   readonly discovery: Discovery;
+  /** The data-plane worker threads; null when the data plane runs on this thread (workers: 1). */
+  threads: DataPlaneThreads | null = null;
 
   private constructor(
     public config: FulcrumConfig,
@@ -57,12 +70,18 @@ export class Manager implements ControlPlane {
     this.dns = new DnsServices(log);
   }
 
-  static async start(given: FulcrumConfig, options: { configFile?: string; log?: Logger } = {}): Promise<Manager> {
+  static async start(given: FulcrumConfig, options: StartOptions = {}): Promise<Manager> {
     setLogLevel(given.log.level);
     const log = options.log ?? rootLogger;
     const config = fitCaps(given, log);
     const manager = new Manager(config, options.configFile ?? null, log);
     try {
+      const workers = resolveWorkers(config.workers);
+      if (workers > 1 || options.threads === true) {
+        manager.threads = await DataPlaneThreads.start(workers, log, given.log.level);
+        manager.threads.owner = manager;
+        log.info({ workers, node: process.versions.node }, 'data plane: worker threads started');
+      }
       (await manager.discovery.prepare(config)).commit();
       // In a pair the listeners wait for the node to become MASTER (standby: closed).
       const listen = config.peer === null || config.peer.standby === 'open';
@@ -87,13 +106,14 @@ export class Manager implements ControlPlane {
         s.stop();
         s.proxy.stopAccepting();
       }
+      await manager.threads?.stop();
       throw err;
     }
     return manager;
   }
 
   private async startService(sc: FulcrumConfig['services'][number], listen = this.pair === null || this.pair.shouldListen): Promise<Service> {
-    const service = new Service(sc, { logConnections: this.config.log.connections, log: this.log, discovery: this.discovery });
+    const service = new Service(sc, { logConnections: this.config.log.connections, log: this.log, discovery: this.discovery, threads: this.threads ?? undefined });
     service.reusePort = pairReusesPort(this.config.peer);
     try {
       await service.startChecks();
@@ -116,6 +136,36 @@ export class Manager implements ControlPlane {
     return this.services.find((s) => s.name === name);
   }
 
+  // ---- data-plane workers (ThreadsOwner)
+
+  report(_worker: number, msg: FromWorker): void {
+    if (msg.t !== 'connectFailure' && msg.t !== 'udpSession') return;
+    const service = [...this.services, ...this.retiring].find((s) => s.remote?.key === msg.key);
+    if (service === undefined) return;
+    if (msg.t === 'connectFailure') service.remoteConnectFailure(msg.backend);
+    else this.pair?.workerSessionCreated(service, msg.client, msg.backend);
+  }
+
+  forget(worker: number): void {
+    for (const s of [...this.services, ...this.retiring]) s.remote?.forget(worker);
+  }
+
+  async replay(worker: number): Promise<void> {
+    this.threads?.post(worker, { t: 'syncSessions', on: this.pair !== null });
+    for (const s of this.services) await s.remote?.replay(worker);
+  }
+
+  /** Ask every worker for its counters and histograms (before /status and /metrics); at once without workers. */
+  async collectStats(): Promise<void> {
+    const threads = this.threads;
+    if (threads === null) return;
+    const replies = await threads.requestAll<Array<[string, WorkerStats]>>({ t: 'stats' });
+    const byKey = new Map([...this.services, ...this.retiring].flatMap((s) => (s.remote === null ? [] : [[s.remote.key, s.remote] as const])));
+    replies.forEach((list, worker) => {
+      for (const [key, stats] of list) byKey.get(key)?.record(worker, stats);
+    });
+  }
+
   // ---- control plane (admin API)
 
   status(): StatusReport {
@@ -127,10 +177,21 @@ export class Manager implements ControlPlane {
       services: this.services.map(serviceStatus),
       peer: this.pair?.status() ?? null,
       timerErrors: timerErrors.total,
-      udpKernel: this.services.some((s) => s.udp !== null) ? readUdpKernelStats() : null,
+      udpKernel: this.services.some((s) => s.config.protocol === 'udp') ? readUdpKernelStats() : null,
       dns: this.dns.list.map((d) => d.status()),
       dataPlane: currentDataPlane(),
+      workers: this.workersStatus(),
     };
+  }
+
+  /** Per-worker live sessions (imbalance shows here) and replacements; one entry, the main thread, without workers. */
+  private workersStatus(): StatusReport['workers'] {
+    const threads = this.threads;
+    const all = [...this.services, ...this.retiring];
+    if (threads === null) return { count: 1, threads: false, restarts: 0, sessions: [all.reduce((n, s) => n + s.proxy.sessions.size, 0)] };
+    const sessions = new Array<number>(threads.size).fill(0);
+    for (const s of all) for (let w = 0; w < threads.size; w++) sessions[w]! += s.remote?.shared.workerSessions(w) ?? 0;
+    return { count: threads.size, threads: true, restarts: threads.restarts, sessions };
   }
 
   backendAction(serviceName: string, backendName: string, action: BackendAction): BackendStatus {
@@ -198,6 +259,8 @@ export class Manager implements ControlPlane {
     }
     found.commit();
     setLogLevel(next.log.level);
+    this.threads?.setLogLevel(next.log.level);
+    if (resolveWorkers(next.workers) !== resolveWorkers(this.config.workers)) this.log.warn('workers changed: the number of worker threads changes at the next restart');
     await Promise.all(plan.update.map(({ service, config }) => service.apply(config)));
     for (const s of plan.retire) this.retire(s);
     this.services.splice(0, this.services.length, ...next.services.map((sc) => started.find((s) => s.name === sc.name) ?? this.service(sc.name)!));
@@ -208,7 +271,7 @@ export class Manager implements ControlPlane {
     if (JSON.stringify(next.admin?.listen) !== JSON.stringify(this.config.admin?.listen)) {
       this.log.warn('admin.listen changed: the admin API keeps its address until a restart');
     }
-    this.config = { ...next, peer: this.config.peer, admin: this.config.admin === null ? null : { ...this.config.admin, token: next.admin?.token } };
+    this.config = { ...next, workers: this.config.workers, peer: this.config.peer, admin: this.config.admin === null ? null : { ...this.config.admin, token: next.admin?.token } };
     this.log.info(plan.report, 'configuration reloaded');
     return plan.report;
   }
@@ -223,6 +286,7 @@ export class Manager implements ControlPlane {
     void service.proxy.whenIdle().then(() => {
       clearTimeout(timer);
       this.retiring.delete(service);
+      service.remote?.remove();
     });
   }
 
@@ -265,6 +329,7 @@ export class Manager implements ControlPlane {
       await drained;
     }
     await this.admin?.close();
+    await this.threads?.stop();
     const aborted = this.aborted;
     this.log.info({ aborted }, 'stopped');
     return { aborted };

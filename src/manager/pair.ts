@@ -1,6 +1,6 @@
 import type { PeerConfig } from '../config/types';
 import type { Logger } from '../log';
-import { guarded } from '../timers';
+import { guarded, reportTimerError } from '../timers';
 import type { SessionSync, UdpProxy } from '../proxy/udp-proxy';
 import type { UdpSession } from '../proxy/udp-session';
 import { runHook } from './peer/hooks';
@@ -33,6 +33,13 @@ export function pairReusesPort(config: PeerConfig | null): boolean {
 export class Pair implements SessionSync {
   readonly peer: Peer;
   private readonly pending: SessionEntry[] = [];
+  /**
+   * Sessions new in a worker thread, for the service's other workers: a change
+   * of the SO_REUSEPORT group (the peer binding the port during a handover, a
+   * worker replaced) can move a client's datagrams to a sibling, which then
+   * keeps the client's backend as it keeps a pin from the peer.
+   */
+  private readonly siblings = new Map<Service, Array<[string, string, number]>>();
   private readonly pins = new Map<string, Map<string, { backend: string; at: number }>>();
   private syncTimer: NodeJS.Timeout | null = null;
   private lastFullSync = 0;
@@ -88,6 +95,8 @@ export class Pair implements SessionSync {
       service.udp.sync = this;
       service.udp.backendByName = (name) => service.pool.find(name);
     }
+    // Worker threads report their new UDP sessions (sessionCreated) and get the pins learned from the peer.
+    if (service.remote !== null && service.config.protocol === 'udp') service.remote.syncSessions(true);
     this.updateFault();
   }
 
@@ -120,7 +129,7 @@ export class Pair implements SessionSync {
 
   /** A BACKUP with UDP services and no full sync yet asks for one in its adverts. */
   private wantsFullSync(): boolean {
-    return this.peer.state === 'backup' && !this.fullSynced && this.services().some((s) => s.udp !== null);
+    return this.peer.state === 'backup' && !this.fullSynced && this.services().some((s) => s.config.protocol === 'udp');
   }
 
   private onRole(state: PeerState, reason?: TransitionReason): void {
@@ -179,7 +188,20 @@ export class Pair implements SessionSync {
   // ---- UDP session sync (SessionSync)
 
   created(proxy: UdpProxy, session: UdpSession): void {
-    if (this.peer.state === 'master') this.pending.push({ service: proxy.name, client: session.key, backend: session.backend.name });
+    this.sessionCreated(proxy.name, session.key, session.backend.name);
+  }
+
+  /** A UDP session started (here, or in a worker thread): the peer learns its pin at the next flush. */
+  sessionCreated(service: string, client: string, backend: string): void {
+    if (this.peer.state === 'master') this.pending.push({ service, client, backend });
+  }
+
+  /** A session new in one of a service's workers: its siblings learn it at the next flush (bounded per flush). */
+  workerSessionCreated(service: Service, client: string, backend: string): void {
+    this.sessionCreated(service.name, client, backend);
+    let list = this.siblings.get(service);
+    if (list === undefined) this.siblings.set(service, (list = []));
+    if (list.length < FULL_SYNC_MAX_ENTRIES) list.push([client, backend, Date.now()]);
   }
 
   pinned(proxy: UdpProxy, clientKey: string): string | undefined {
@@ -191,6 +213,8 @@ export class Pair implements SessionSync {
   }
 
   private flushSync(): void {
+    for (const [service, list] of this.siblings) service.remote?.pushPins(list);
+    this.siblings.clear();
     if (this.peer.state !== 'master') {
       this.pending.length = 0;
       return;
@@ -202,18 +226,30 @@ export class Pair implements SessionSync {
       this.lastFullSync = now;
       this.fullSyncWanted = false;
       this.pending.length = 0;
-      const all: SessionEntry[] = [];
-      for (const s of this.services()) {
-        if (s.udp === null) continue;
+      // A promise chain started by a timer ends in reportTimerError, as a throw in the timer would.
+      void this.fullSync().catch((err) => reportTimerError('pair session sync', err));
+      return;
+    }
+    if (this.pending.length > 0) this.peer.sendSessions(this.pending.splice(0));
+  }
+
+  /** Every live UDP session, from this thread's proxies and from each worker's. */
+  private async fullSync(): Promise<void> {
+    const all: SessionEntry[] = [];
+    for (const s of this.services()) {
+      if (s.udp !== null) {
         for (const session of s.udp.sessions.values()) {
           if (all.length >= FULL_SYNC_MAX_ENTRIES) break;
           all.push({ service: s.name, client: session.key, backend: session.backend.name });
         }
+      } else if (s.remote !== null && s.config.protocol === 'udp') {
+        for (const [client, backend] of await s.remote.udpSessions()) {
+          if (all.length >= FULL_SYNC_MAX_ENTRIES) break;
+          all.push({ service: s.name, client, backend });
+        }
       }
-      this.peer.sendSessions(all, true);
-      return;
     }
-    if (this.pending.length > 0) this.peer.sendSessions(this.pending.splice(0));
+    if (this.peer.state === 'master') this.peer.sendSessions(all, true);
   }
 
   private learn(entries: SessionEntry[], fullSyncEnd: boolean): void {
@@ -224,6 +260,12 @@ export class Pair implements SessionSync {
       if (table === undefined) this.pins.set(e.service, (table = new Map()));
       table.delete(e.client); // re-insert: the Map stays in age order
       table.set(e.client, { backend: e.backend, at: now });
+    }
+    // Worker threads keep their own copy: whichever worker gets a client's datagrams looks it up.
+    for (const s of this.services()) {
+      if (s.remote === null) continue;
+      const mine = entries.filter((e) => e.service === s.name);
+      s.remote.pushPins(mine.map((e) => [e.client, e.backend, now]));
     }
     // Bounded: drop the oldest beyond what a full sync can carry.
     for (const table of this.pins.values()) {

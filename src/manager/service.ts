@@ -19,6 +19,11 @@ import { SlowStart } from './slow-start';
 import { PassiveHold } from './passive-hold';
 import { tcpSettings, udpSettingsOf } from '../proxy/settings';
 import { composeBackends, type DiscoveryView } from '../discovery';
+import { BackendSlot, SlotSlab } from '../pool/backend-slot';
+import { RemoteDataPlane } from '../workers/remote-data-plane';
+import type { DataPlaneThreads } from '../workers/threads';
+import type { LimiterSpec } from '../workers/messages';
+import { SharedSourceLimiter } from '../admission/shared-source-limiter';
 import { formatShare, hasChanges, previewChange } from './disruption';
 
 /**
@@ -62,19 +67,32 @@ export class Service {
   /** Backend list changes (reloads, discovery) apply one at a time, in order. */
   private backendChanges: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** The data plane in worker threads (null: on this thread, `tcp` / `udp`). */
+  readonly remote: RemoteDataPlane | null = null;
+  /** Shared slots of this service's backends (one column per worker). */
+  private readonly slab: SlotSlab;
 
-  constructor(config: ServiceConfig, options: { logConnections: boolean; log: Logger; discovery?: DiscoveryView; clock?: Clock }) {
+  constructor(config: ServiceConfig, options: { logConnections: boolean; log: Logger; discovery?: DiscoveryView; clock?: Clock; threads?: DataPlaneThreads }) {
     this.name = config.name;
     this.clock = options.clock ?? realClock;
     this.config = config;
     this.log = options.log.child({ service: config.name });
     this.discovery = options.discovery ?? null;
     const initial = this.composed(config);
-    this.pool = new Pool(initial);
+    this.slab = new SlotSlab(options.threads?.size ?? 1);
+    this.pool = new Pool(initial, () => this.newSlot());
     this.balancer = createBalancer(config.balance);
-    this.pool.on('change', (usable: readonly Backend[]) => this.balancer.rebuild(usable));
+    this.pool.on('change', (usable: readonly Backend[]) => {
+      this.balancer.rebuild(usable);
+      this.remote?.poolChanged();
+    });
     this.logConnections = options.logConnections;
-    if (config.protocol === 'udp') {
+    if (options.threads !== undefined) {
+      // Worker threads run the proxy; this thread decides and tells them (src/workers/).
+      const settings = config.protocol === 'udp' ? udpSettingsOf(config, options.logConnections) : tcpSettings(config, options.logConnections);
+      this.remote = new RemoteDataPlane(options.threads, { name: config.name, protocol: config.protocol, balance: config.balance, settings, limiter: limiterSpec(config) }, this.pool, this.balancer);
+      this.proxy = this.remote;
+    } else if (config.protocol === 'udp') {
       this.udp = new UdpProxy(config.name, udpSettingsOf(config, options.logConnections), {
         balancer: this.balancer,
         log: this.log,
@@ -95,8 +113,11 @@ export class Service {
     }
     // The pool keeps the order of `initial`, so backend i is entry i (a lookup by name here made startup O(N²)).
     this.pool.backends.forEach((b, i) => (b.proxyProtocol = proxyProtocolOf(initial[i]!, config)));
-    this.slowStart = new SlowStart(config.slowStart, () => this.balancer.weightsChanged?.());
-    this.states = new BackendStates(this.pool, this.proxy, this.slowStart, this.log, config, (b) => this.udp?.backendDown(b));
+    this.slowStart = new SlowStart(config.slowStart, () => this.weightsChanged());
+    this.states = new BackendStates(this.pool, this.proxy, this.slowStart, this.log, config, (b) => {
+      this.udp?.backendDown(b);
+      if (config.protocol === 'udp') this.remote?.backendDown(b);
+    });
     this.passiveHold = new PassiveHold(config.health.passiveHold, (b) => {
       if (this.checker !== null) return; // active checks own the verdict now
       this.states.update(b, 0, HealthFlag.FailedPassiveCheck);
@@ -113,6 +134,24 @@ export class Service {
     }
     this.agent = this.createAgent(config.agent);
     this.balancer.rebuild(this.pool.usable);
+    // Backends, their settings and health reasons are in place: the workers may build the service.
+    this.remote?.start();
+  }
+
+  /** Effective weights moved (slow start, agent): balancers that precompute from them refresh, here and in workers. */
+  private weightsChanged(): void {
+    this.balancer.weightsChanged?.();
+    this.remote?.weightsChanged();
+  }
+
+  private newSlot(): BackendSlot {
+    return new BackendSlot(this.slab.allocate());
+  }
+
+  /** A worker's connect attempt failed (passive health): as passiveFailure, by the worker's backend id. */
+  remoteConnectFailure(id: number): void {
+    const b = this.remote?.backendOf(id);
+    if (b !== undefined) this.passiveFailure(b);
   }
 
   /** The first round of health checks; bounded by the timeout. The manager opens the listener after it. */
@@ -164,6 +203,12 @@ export class Service {
     // New sessions get the new settings; live TCP sessions keep theirs, UDP ones read them per datagram.
     this.tcp?.applySettings(tcpSettings(next, this.logConnections));
     this.udp?.applySettings(udpSettingsOf(next, this.logConnections));
+    if (this.remote !== null) {
+      const settings = next.protocol === 'udp' ? udpSettingsOf(next, this.logConnections) : tcpSettings(next, this.logConnections);
+      // A new shared table only when the limits changed: the live per-source counts stay otherwise.
+      const limiter = JSON.stringify(next.perSource) === JSON.stringify(prev.perSource) ? this.remote.limiter : limiterSpec(next);
+      this.remote.applySettings(settings, limiter);
+    }
     this.states.onBackendDown = next.onBackendDown;
     this.states.drainTimeout = next.drainTimeout;
     this.slowStart.setWindow(next.slowStart);
@@ -172,6 +217,7 @@ export class Service {
       balancer.rebuild(this.pool.usable);
       this.balancer = balancer;
       this.proxy.balancer = balancer;
+      this.remote?.setBalance(next.balance);
     }
     if (JSON.stringify(next.agent) !== JSON.stringify(prev.agent)) {
       // Removed: what the agents said is undone. Changed: it holds until the new settings' first answers.
@@ -269,7 +315,7 @@ export class Service {
     }
     const added: Backend[] = [];
     for (const c of wanted.values()) {
-      const b = new Backend(c);
+      const b = new Backend(c, this.newSlot());
       b.proxyProtocol = proxyProtocolOf(c, this.config);
       // New backends are checked before they get traffic, then ramp in under slow start.
       this.joinedLater.add(b);
@@ -357,9 +403,7 @@ export class Service {
     if (agent === null || agent === undefined) return null;
     return new CheckAgent(agent, this.clock, {
       update: (b, set, clear) => this.states.update(b, set, clear),
-      weightsChanged: () => {
-        this.balancer.weightsChanged?.();
-      },
+      weightsChanged: () => this.weightsChanged(),
     });
   }
 
@@ -394,6 +438,14 @@ export class Service {
 function proxyProtocolOf(backend: BackendConfig, service: ServiceConfig): ProxyProtocolVersion | null {
   if (backend.proxyProtocol === 'none') return null;
   return backend.proxyProtocol ?? service.proxyProtocol;
+}
+
+/** A service's per-source table in shared memory, for its workers (null without perSource limits). */
+function limiterSpec(config: ServiceConfig): LimiterSpec | null {
+  const ps = config.perSource;
+  if (ps === null) return null;
+  const options = { maxConnections: ps.maxConnections, ratePerSecond: ps.ratePerSecond, burst: ps.burst, tableSize: ps.tableSize };
+  return { memory: SharedSourceLimiter.create(options).memory, options };
 }
 
 /** A UDP backend can only be checked through a TCP port or a UDP probe that expects a reply. */

@@ -44,7 +44,7 @@ export function backendStatus(service: Service, b: Backend): BackendStatus {
           },
     agent: details.agent === null ? null : { result: details.agent.result, ok: details.agent.ok, lastCheckMs: agoMs(details.agent.lastCheckAt) },
     dampedMs: details.dampedMs,
-    connectTime: b.connectTime.percentiles(),
+    connectTime: b.connectTimes().percentiles(),
     ...(b.source !== null && { source: b.source }),
   };
 }

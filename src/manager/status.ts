@@ -123,6 +123,17 @@ export interface StatusReport {
   dns?: DnsServiceStatus[];
   /** What carries TCP bytes: 'handle' (libuv handles), 'net' (net.Socket; FULCRUM_DATAPLANE=net or the probe failed); null before any TCP service started. */
   dataPlane?: 'handle' | 'net' | null;
+  /** The data plane's threads: how many, live sessions in each, and how many died and were replaced. */
+  workers?: WorkersStatus;
+}
+
+export interface WorkersStatus {
+  count: number;
+  /** false: the data plane runs on the main thread (workers: 1). */
+  threads: boolean;
+  restarts: number;
+  /** Live sessions per worker (index = worker). */
+  sessions: number[];
 }
 
 export type BackendAction = 'drain' | 'enable' | 'disable';
@@ -136,6 +147,8 @@ export interface ReloadReport {
 /** What the admin API may ask of the manager. Errors are FulcrumErrors (see src/errors.ts). */
 export interface ControlPlane {
   status(): StatusReport;
+  /** Fetch the workers' counters and histograms so the next status() is current (a no-op without workers). */
+  collectStats?(): Promise<void>;
   /** ERR_FULCRUM_NOT_FOUND when the service or backend does not exist. */
   backendAction(service: string, backend: string, action: BackendAction): BackendStatus;
   /** ERR_FULCRUM_NOT_FOUND; ERR_FULCRUM_BAD_REQUEST when weight is not an integer 0..1000. */

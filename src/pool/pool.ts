@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Backend, HealthFlag } from './backend';
 import type { BackendConfig } from '../config/types';
+import { BackendSlot } from './backend-slot';
 
 /**
  * The backends of one service and the snapshot of those that may take new
@@ -15,9 +16,10 @@ export class Pool extends EventEmitter {
   private holds = 0;
   private stale = false;
 
-  constructor(configs: readonly BackendConfig[]) {
+  /** `slot`: where each backend's shared numbers go (default: a slot of its own). */
+  constructor(configs: readonly BackendConfig[], slot: () => BackendSlot = BackendSlot.standalone) {
     super();
-    this.backends = configs.map((c) => new Backend(c));
+    this.backends = configs.map((c) => new Backend(c, slot()));
     this.snapshot = this.computeUsable();
   }
 

@@ -11,9 +11,11 @@ import { CLIENT_EVENTS, TcpSession, type TcpAdmission, type TcpSessionHost } fro
 import type { Connection, ConnectionListener, DataPlaneFactory } from './conn/connection';
 import { chooseDataPlane, netDataPlane } from './conn/probe';
 import type { DataPlane, DataPlaneStats, ListenOptions } from './data-plane';
-import { REJECT_REASONS, zeroCounts, type RejectCounts, type RejectReason, type TcpCloseReason } from './outcomes';
+import { type RejectCounts, type RejectReason, type TcpCloseReason } from './outcomes';
 import type { TcpSettings } from './settings';
 import { guarded } from '../timers';
+import { ServiceShared } from '../workers/service-shared';
+import { listenBacklog } from './listen-backlog';
 
 export type { RejectCounts, RejectReason } from './outcomes';
 
@@ -38,6 +40,8 @@ export interface TcpProxyDeps {
   balancer: Balancer;
   log: Logger;
   hooks: TcpHooks;
+  /** Counts shared with the other workers of the service (default: this thread's own). */
+  shared?: ServiceShared;
   /** Builds the per-source limiter (default: a SourceLimiter of this process). */
   createLimiter?: (perSource: PerSourceConfig) => SourceLimiterLike;
 }
@@ -56,8 +60,9 @@ export class TcpProxy implements TcpSessionHost, DataPlane {
   readonly hooks: TcpHooks;
   readonly log: Logger;
   readonly sessions = new Set<TcpSession>();
-  readonly rejects: RejectCounts = zeroCounts(REJECT_REASONS);
-  accepted = 0;
+  /** Open sessions over every worker (the service's maxConnections) and this thread's counters. */
+  readonly shared: ServiceShared;
+  readonly rejects: RejectCounts;
   /** Backend connect time (of the attempt that succeeded, not the failed ones before it), and connected → closed. */
   readonly connectTime = new LatencyHistogram();
   readonly sessionTime = new LatencyHistogram();
@@ -75,6 +80,8 @@ export class TcpProxy implements TcpSessionHost, DataPlane {
     this.log = deps.log;
     this.hooks = deps.hooks;
     this.createLimiter = deps.createLimiter ?? newSourceLimiter;
+    this.shared = deps.shared ?? ServiceShared.create(1);
+    this.rejects = this.shared.counters.rejects;
     this.settings = settings;
     this.admission = this.admissionFor(settings, null);
   }
@@ -101,7 +108,7 @@ export class TcpProxy implements TcpSessionHost, DataPlane {
   /** Plain and cloneable; live sessions include connecting ones. */
   stats(): DataPlaneStats {
     return {
-      accepted: this.accepted,
+      accepted: this.shared.counters.accepted,
       rejects: { ...this.rejects },
       sessions: this.sessions.size,
       connectTime: this.connectTime.snapshot(),
@@ -123,7 +130,8 @@ export class TcpProxy implements TcpSessionHost, DataPlane {
     );
     try {
       // IPv6 listens on IPv6 only (as before: ipv6Only), so an IPv4 service can share the port.
-      const bound = await listener.listen({ host: endpoint.host, port: endpoint.port, reusePort: options.reusePort === true, ipv6Only: endpoint.family === 6 });
+      const backlog = listenBacklog(this.settings.maxConnections);
+      const bound = await listener.listen({ host: endpoint.host, port: endpoint.port, backlog, reusePort: options.reusePort === true, ipv6Only: endpoint.family === 6 });
       this.listener = listener;
       const text = endpoint.family === 6 ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
       return { host: bound.address, port: bound.port, family: endpoint.family, text };
@@ -173,13 +181,13 @@ export class TcpProxy implements TcpSessionHost, DataPlane {
       conn.close();
       return;
     }
-    if (this.sessions.size >= this.settings.maxConnections) {
-      // Closed at accept, as net.Server's maxConnections does: counted.
+    // One cap over every worker (shared memory), counted like net.Server's maxConnections drop.
+    if (!this.shared.tryOpen(this.settings.maxConnections)) {
       this.rejects.max_connections++;
       conn.close();
       return;
     }
-    this.accepted++;
+    this.shared.counters.accepted++;
     const session = new TcpSession(this, conn);
     this.sessions.add(session);
     if (this.probeTimer === null) {
@@ -208,7 +216,7 @@ export class TcpProxy implements TcpSessionHost, DataPlane {
   }
 
   sessionClosed(session: TcpSession, wasOpen: boolean): void {
-    this.sessions.delete(session);
+    if (this.sessions.delete(session)) this.shared.close();
     if (this.sessions.size === 0 && this.probeTimer !== null) {
       clearInterval(this.probeTimer);
       this.probeTimer = null;

@@ -205,16 +205,21 @@ export class TcpSession implements PickContext {
 
   private connectNext(): void {
     const proxy = this.proxy;
-    let backend = proxy.balancer.pick(this);
-    // A retry that finds no primary left goes to a backup, before passive checks switch the pool over.
-    if (backend === null && this.attempts > 0) backend = proxy.hooks.pickBackup(this);
-    if (backend === null) {
-      this.refuse(this.attempts > 0 ? 'connect_failed' : proxy.hooks.hasUsableBackend() ? 'backends_full' : 'no_backend');
-      return;
+    let backend: Backend | null;
+    for (;;) {
+      backend = proxy.balancer.pick(this);
+      // A retry that finds no primary left goes to a backup, before passive checks switch the pool over.
+      if (backend === null && this.attempts > 0) backend = proxy.hooks.pickBackup(this);
+      if (backend === null) {
+        this.refuse(this.attempts > 0 ? 'connect_failed' : proxy.hooks.hasUsableBackend() ? 'backends_full' : 'no_backend');
+        return;
+      }
+      // Counted from the attempt on, so least-conn and maxConnections see connects in flight. Another
+      // worker may have taken the last slot since the pick read the count: then it is skipped as full.
+      if (backend.tryAcquire()) break;
+      this.tried = this.tried === NO_TRIED ? [backend] : [...this.tried, backend];
     }
     this.backend = backend;
-    // Counted from the attempt on, so least-conn and maxConnections see connects in flight.
-    backend.active++;
     this.attempts++;
     const addr = backend.address;
     this.attemptStartedAt = performance.now();
@@ -233,8 +238,8 @@ export class TcpSession implements PickContext {
     const client = this.client;
     this.state = State.Open;
     this.connectedAt = performance.now();
-    backend.total++;
-    backend.consecutiveFailures = 0;
+    backend.countSession();
+    if (backend.consecutiveFailures !== 0) backend.consecutiveFailures = 0;
     this.proxy.sessionConnected(this);
 
     if (backend.proxyProtocol !== null) writeProxyHeader(this, up, backend.proxyProtocol);
@@ -287,9 +292,8 @@ export class TcpSession implements PickContext {
     const backend = this.backend!;
     const up = this.upstream!;
     up.close();
-    backend.active--;
-    backend.connectFailures++;
-    backend.consecutiveFailures++;
+    backend.release();
+    backend.countFailure();
     this.backend = null;
     this.proxy.connectFailed(this, backend, err);
     if (this.clientClosed) return;
@@ -341,10 +345,10 @@ export class TcpSession implements PickContext {
     if (this.halfCloseTimer !== null) clearTimeout(this.halfCloseTimer);
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     const backend = this.backend;
-    if (backend !== null) backend.active--; // held since the attempt (a failed one already gave it back)
+    if (backend !== null) backend.release(); // held since the attempt (a failed one already gave it back)
     if (wasOpen) {
-      backend!.bytesIn += this.client.bytesRead;
-      backend!.bytesOut += this.upstream!.bytesRead;
+      backend!.addBytesIn(this.client.bytesRead);
+      backend!.addBytesOut(this.upstream!.bytesRead);
     }
     this.limiter?.release(this.clientAddress);
     this.proxy.sessionClosed(this, wasOpen);

@@ -10,6 +10,8 @@ import { FulcrumError } from '../errors';
 import type { Logger } from '../log';
 import { HealthFlag, type Backend } from '../pool/backend';
 import { guarded } from '../timers';
+import { ServiceShared } from '../workers/service-shared';
+import { SCALAR } from '../workers/service-counters';
 import type { DataPlane, DataPlaneStats, ListenOptions } from './data-plane';
 import { UDP_DROP_REASONS, zeroCounts, type UdpCloseReason, type UdpDropCounts } from './outcomes';
 import type { UdpSettings } from './settings';
@@ -31,6 +33,8 @@ export interface UdpProxyDeps {
   sweepInterval?: number;
   /** Clock in ms for lastSeen and session times (default performance.now). */
   now?: () => number;
+  /** Counts shared with the other workers of the service (default: this thread's own). */
+  shared?: ServiceShared;
 }
 
 /** Failover pair UDP session sync: sessions created here are told; pins learned from the old master are asked. */
@@ -60,19 +64,16 @@ export class UdpProxy implements UdpSessionHost, DataPlane {
   readonly now: () => number;
   readonly sweepInterval: number;
   readonly sessions = new Map<string, UdpSession>();
-  readonly dropped: UdpDropCounts = zeroCounts(UDP_DROP_REASONS);
+  /** Sessions over every worker (udp.maxSessions) and this thread's counters. */
+  readonly shared: ServiceShared;
+  readonly dropped: UdpDropCounts;
+  private readonly f64: Float64Array;
+  private readonly col: number;
   /** Built from settings.allow / deny. */
   private acl: Acl;
   sync: SessionSync | null = null;
   /** Backends by name, for pins learned from the peer (set by the service). */
   backendByName: (name: string) => Backend | undefined = () => undefined;
-  /** Received from clients (dropped ones included) and sent to clients. */
-  datagramsIn = 0;
-  datagramsOut = 0;
-  bytesIn = 0;
-  bytesOut = 0;
-  /** Sessions created (a reassignment is not a new session). */
-  sessionsTotal = 0;
   readonly sessionTime = new LatencyHistogram();
   /** Buffer sizes the kernel granted to the listening socket (null before listen). */
   recvBufferSize: number | null = null;
@@ -93,6 +94,10 @@ export class UdpProxy implements UdpSessionHost, DataPlane {
     if (!(idle > 0)) throw new FulcrumError('ERR_FULCRUM_CONFIG', `service ${name}: udp idleTimeout must be > 0 (got ${idle})`);
     this.log = deps.log;
     this.hooks = deps.hooks;
+    this.shared = deps.shared ?? ServiceShared.create(1);
+    this.dropped = this.shared.counters.dropped;
+    this.f64 = this.shared.f64;
+    this.col = this.shared.column;
     this.acl = new Acl(settings.allow, settings.deny);
     this.now = deps.now ?? (() => performance.now());
     this.sweepInterval = Math.max(1, deps.sweepInterval ?? Math.min(1000, idle / 4));
@@ -105,6 +110,40 @@ export class UdpProxy implements UdpSessionHost, DataPlane {
   applySettings(next: UdpSettings): void {
     if (next.allow !== this.settings.allow || next.deny !== this.settings.deny) this.acl = new Acl(next.allow, next.deny);
     this.settings = next;
+  }
+
+  // This thread's counters live in shared memory (its column), so every worker's add up without a message.
+  /** Received from clients (dropped ones included) and sent to clients. */
+  get datagramsIn(): number {
+    return this.f64[this.col + SCALAR.datagramsIn]!;
+  }
+  set datagramsIn(n: number) {
+    this.f64[this.col + SCALAR.datagramsIn] = n;
+  }
+  get datagramsOut(): number {
+    return this.f64[this.col + SCALAR.datagramsOut]!;
+  }
+  set datagramsOut(n: number) {
+    this.f64[this.col + SCALAR.datagramsOut] = n;
+  }
+  get bytesIn(): number {
+    return this.f64[this.col + SCALAR.bytesIn]!;
+  }
+  set bytesIn(n: number) {
+    this.f64[this.col + SCALAR.bytesIn] = n;
+  }
+  get bytesOut(): number {
+    return this.f64[this.col + SCALAR.bytesOut]!;
+  }
+  set bytesOut(n: number) {
+    this.f64[this.col + SCALAR.bytesOut] = n;
+  }
+  /** Sessions created (a reassignment is not a new session). */
+  get sessionsTotal(): number {
+    return this.f64[this.col + SCALAR.sessionsTotal]!;
+  }
+  set sessionsTotal(n: number) {
+    this.f64[this.col + SCALAR.sessionsTotal] = n;
   }
 
   /** Plain and cloneable. */
@@ -256,14 +295,15 @@ export class UdpProxy implements UdpSessionHost, DataPlane {
       this.dropped.acl++;
       return null;
     }
-    if (this.sessions.size >= settings.maxSessions) {
-      this.dropped.max_sessions++;
-      return null;
-    }
     const ip = rinfo.address;
     const fromSource = this.perSource.get(ip) ?? 0;
     if (settings.maxSessionsPerSource > 0 && fromSource >= settings.maxSessionsPerSource) {
       this.dropped.max_sessions_per_source++;
+      return null;
+    }
+    // Over every worker; given back below if no backend takes the session.
+    if (!this.shared.tryOpen(settings.maxSessions)) {
+      this.dropped.max_sessions++;
       return null;
     }
     // The first pick uses a reusable context: the session (the real one) is built once a backend exists.
@@ -274,6 +314,7 @@ export class UdpProxy implements UdpSessionHost, DataPlane {
     const pinned = pinnedName === undefined ? undefined : this.backendByName(pinnedName);
     const backend = pinned !== undefined && pinned.usable ? pinned : this.pickFor(ctx, null);
     if (backend === null) {
+      this.shared.close();
       this.dropped.no_backend++;
       return null;
     }
@@ -281,8 +322,8 @@ export class UdpProxy implements UdpSessionHost, DataPlane {
     this.sessions.set(key, s);
     this.perSource.set(ip, fromSource + 1);
     this.sessionsTotal++;
-    backend.active++;
-    backend.total++;
+    backend.acquire();
+    backend.countSession();
     this.sync?.created(this, s);
     return s;
   }
@@ -312,9 +353,9 @@ export class UdpProxy implements UdpSessionHost, DataPlane {
       this.closeSession(s, 'no_backend');
       return false;
     }
-    old.active--;
-    next.active++;
-    next.total++;
+    old.release();
+    next.acquire();
+    next.countSession();
     s.switchTo(next);
     if (this.log.isLevelEnabled('debug')) this.log.debug({ client: s.key, from: old.name, to: next.name }, 'udp session reassigned');
     return true;
@@ -329,11 +370,11 @@ export class UdpProxy implements UdpSessionHost, DataPlane {
     s.closed = true;
     s.reason = reason;
     s.closeSocket();
-    this.sessions.delete(s.key);
+    if (this.sessions.delete(s.key)) this.shared.close();
     const left = (this.perSource.get(s.clientAddress) ?? 1) - 1;
     if (left > 0) this.perSource.set(s.clientAddress, left);
     else this.perSource.delete(s.clientAddress);
-    s.backend.active--;
+    s.backend.release();
     const ms = this.now() - s.startedAt;
     this.sessionTime.recordMs(ms);
     if (this.settings.logConnections) {

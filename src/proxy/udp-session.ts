@@ -132,7 +132,7 @@ export class UdpSession implements PickContext {
   private transmit(msg: Buffer): void {
     const n = msg.length;
     this.bytesIn += n;
-    this.backend.bytesIn += n;
+    this.backend.addBytesIn(n);
     const header = this.proxyHeader;
     if (header === null) this.upstream.send(msg, this.onSent);
     else this.upstream.send([header, msg], this.onSent);
@@ -164,8 +164,8 @@ export class UdpSession implements PickContext {
       this.lastSeen = proxy.now();
       this.bytesOut += n;
       const backend = this.backend;
-      backend.bytesOut += n;
-      backend.consecutiveFailures = 0; // it answers
+      backend.addBytesOut(n);
+      if (backend.consecutiveFailures !== 0) backend.consecutiveFailures = 0; // it answers (read first: a shared write costs more)
       proxy.datagramsOut++;
       proxy.bytesOut += n;
       socket.send(msg, this.clientPort, this.clientAddress, proxy.onReplySent);
@@ -194,8 +194,7 @@ export class UdpSession implements PickContext {
 
   private backendFailed(err: Error): void {
     const b = this.backend;
-    b.connectFailures++;
-    b.consecutiveFailures++;
+    b.countFailure();
     const proxy = this.proxy;
     proxy.hooks.backendFailed(b);
     if (proxy.log.isLevelEnabled('debug')) proxy.log.debug({ backend: b.name, client: this.key, err: err.message }, 'udp backend error');

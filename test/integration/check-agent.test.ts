@@ -56,6 +56,8 @@ async function setup() {
     agent: { port: ${agentPort}, interval: 100ms, timeout: 300ms }
 admin: { enabled: false }
 log: { level: silent }
+# Exact shares over a few picks need one round-robin rotation: each worker thread rotates on its own.
+workers: 1
 `;
   const h = await start(parseConfigText(text));
   handles.push(h);

@@ -3,6 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfigFile } from '../../src/config';
+import { reusePortSupported } from '../../src/proxy/reuse-port';
 import { start, type FulcrumHandle } from '../../src/index';
 import { close, connect, echoServer, readAll, refusedPort, sleep } from '../helpers/net';
 
@@ -23,8 +24,11 @@ async function echo() {
 }
 
 /** A config file with a fixed listen port (so an unchanged listen is recognized), admin off. */
+/** Two data-plane workers where Node has reusePort (a reload must reach both), else one. */
+const WORKERS = reusePortSupported() ? 2 : 1;
+
 function yaml(listenPort: number, services: string): string {
-  return `log: { level: silent }\nadmin: { enabled: false }\nservices:\n${services.replace('LISTEN', `127.0.0.1:${listenPort}`)}`;
+  return `log: { level: silent }\nadmin: { enabled: false }\nworkers: ${WORKERS}\nservices:\n${services.replace('LISTEN', `127.0.0.1:${listenPort}`)}`;
 }
 
 async function startFrom(text: string) {
@@ -46,7 +50,7 @@ async function roundTrip(port: number): Promise<string> {
   return (await r).toString();
 }
 
-test('reload under 1,000 connections/s refuses none; weights, new and removed backends apply', async () => {
+test(`reload under 1,000 connections/s with ${WORKERS} worker(s) refuses none; weights, new and removed backends apply`, async () => {
   const [a, b, c] = [await echo(), await echo(), await echo()];
   const listen = await freePort();
   const svc = (backends: string) => `  - name: web\n    listen: LISTEN\n    balance: round-robin\n    health: { interval: 100ms, timeout: 100ms }\n    backends: [${backends}]\n`;
@@ -139,7 +143,8 @@ test('a reload that changes balance and adds a backend never leaves the service 
   // While the new backend's first check runs, clients are still served (by a).
   expect(await roundTrip(listen)).toBe('ping');
   await reloading;
-  expect(h.manager.services[0].tcp!.rejects.backends_full + h.manager.services[0].tcp!.rejects.no_backend).toBe(0);
+  const rejected = h.manager.status().services[0].rejected;
+  expect((rejected.backends_full ?? 0) + (rejected.no_backend ?? 0)).toBe(0);
   expect(() => h.manager.backendAction('web', 'a', 'enable')).toThrow(expect.objectContaining({ code: 'ERR_FULCRUM_BAD_REQUEST' }));
   const stopping = h.stop(2000);
   await expect(h.reload()).rejects.toMatchObject({ code: 'ERR_FULCRUM_STOPPING' });

@@ -37,6 +37,11 @@ function countPicks(bal: Balancer, bs: Backend[], n: number, c: PickContext = ct
  * are open a random one closes per pick. Returns pick counts and the largest
  * spread of `active` seen after warm-up.
  */
+/** Give a backend n live sessions. */
+function hold(b: Backend, n: number): void {
+  for (let i = 0; i < n; i++) b.acquire();
+}
+
 function simulateHeld(bal: Balancer, bs: Backend[], steps: number, live: number, rnd: () => number) {
   const open: Backend[] = [];
   const picks = bs.map(() => 0);
@@ -44,14 +49,14 @@ function simulateHeld(bal: Balancer, bs: Backend[], steps: number, live: number,
   for (let s = 0; s < steps; s++) {
     const b = bal.pick(ctx())!;
     picks[bs.indexOf(b)]++;
-    b.active++;
+    b.acquire();
     open.push(b);
     if (open.length > live) {
       const j = Math.floor(rnd() * open.length);
       const closed = open[j];
       open[j] = open[open.length - 1];
       open.pop();
-      closed.active--;
+      closed.release();
     }
     if (s > 2 * live) {
       const act = bs.map((x) => x.active);
@@ -171,7 +176,9 @@ describe('LeastConnBalancer', () => {
 
   test('picks the smallest active/weight', () => {
     const bs = backends([1, 1, 4]);
-    [bs[0].active, bs[1].active, bs[2].active] = [10, 6, 20]; // ratios 10, 6, 5
+    hold(bs[0], 10);
+    hold(bs[1], 6);
+    hold(bs[2], 20); // ratios 10, 6, 5
     const bal = new LeastConnBalancer();
     bal.rebuild(bs);
     expect(bal.pick(ctx())).toBe(bs[2]);
@@ -208,7 +215,7 @@ describe('RandomTwoBalancer', () => {
 
   test('the two samples are distinct: with two backends the less loaded always wins', () => {
     const bs = backends([1, 1]);
-    bs[0].active = 5;
+    hold(bs[0], 5);
     const bal = new RandomTwoBalancer();
     bal.rebuild(bs);
     expect(countPicks(bal, bs, 1000)).toEqual([0, 1000]);

@@ -1,3 +1,5 @@
+import { resolveWorkers, workersProblem } from '../../src/workers/count';
+import { reusePortSupported } from '../../src/proxy/reuse-port';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -196,6 +198,7 @@ services:
     const expected: FulcrumConfig = {
       log: { level: 'debug', connections: true },
       shutdownTimeout: 10_000,
+      workers: 'auto',
       admin: { listen: ep('127.0.0.1', 9090) },
       peer: null,
       services: [
@@ -276,6 +279,22 @@ services:
     expect(config.log).toEqual({ level: 'info', connections: false });
     expect(config.shutdownTimeout).toBe(30_000);
     expect(config.services[0]?.balance).toBe('least-conn');
+    expect(config.workers).toBe('auto');
+  });
+
+  test('workers: auto or 1..256; above 1 needs reusePort (Node 22.12+), said with the version', () => {
+    const parse = (workers: unknown) => thrown(() => parseConfigText(`${ONE_SERVICE}\nworkers: ${JSON.stringify(workers)}\n`, { env: {} }));
+    for (const bad of [0, 257, 1.5, 'many']) expect(parse(bad).details).toEqual([expect.stringMatching(/^workers: must be auto or an integer between 1 and 256/)]);
+    expect(workersProblem(2, '20.20.2')).toMatch(/must be 1 or auto on Node 20\.20\.2: 2 workers need SO_REUSEPORT.*22\.12/);
+    expect(workersProblem(1, '20.20.2')).toBeNull();
+    expect(workersProblem('auto', '20.20.2')).toBeNull();
+    expect(workersProblem(8, '22.12.0')).toBeNull();
+    expect(resolveWorkers('auto', '20.20.2')).toBe(1);
+    expect(resolveWorkers('auto', '24.11.0')).toBe(os.availableParallelism());
+    expect(resolveWorkers(undefined)).toBe(1);
+    expect(resolveWorkers(3, '24.11.0')).toBe(3);
+    if (!reusePortSupported()) expect(parse(2).details).toEqual([expect.stringContaining(`workers: must be 1 or auto on Node ${process.versions.node}`)]);
+    else expect(parseConfigText(`${ONE_SERVICE}\nworkers: 2\n`, { env: {} }).workers).toBe(2);
   });
 });
 

@@ -123,7 +123,9 @@ export class NetConnection implements Connection {
   reset(): void {
     const socket = this.socket;
     if (socket.destroyed) return;
-    if (socket.connecting) socket.destroy();
+    // While our FIN is being sent (end() called, shutdown not complete) libuv refuses the reset (EINVAL) and
+    // Node then emits 'error' but never closes the handle: a plain close instead (the FIN is on its way anyway).
+    if (socket.connecting || (socket.writableEnded && !socket.writableFinished)) socket.destroy();
     else socket.resetAndDestroy();
   }
 
