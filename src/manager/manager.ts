@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { AdminServer } from '../admin/server';
 import { loadConfigFile } from '../config';
 import type { Endpoint, FulcrumConfig } from '../config/types';
@@ -80,6 +81,9 @@ export class Manager implements ControlPlane, ThreadsOwner {
         manager.threads = await DataPlaneThreads.start(workers, log, given.log.level);
         manager.threads.owner = manager;
         log.info({ workers, node: process.versions.node }, 'data plane: worker threads started');
+        if (workers > 1 && pairReusesPort(config.peer) && readSysctl('net/ipv4/tcp_migrate_req') === '0') {
+          log.warn('failover pair on one host with several workers: set net.ipv4.tcp_migrate_req=1, or connections queued on a listener that closes at a handover are reset');
+        }
       }
       (await manager.discovery.prepare(config)).commit();
       // In a pair the listeners wait for the node to become MASTER (standby: closed).
@@ -331,6 +335,15 @@ export class Manager implements ControlPlane, ThreadsOwner {
     const aborted = this.aborted;
     this.log.info({ aborted }, 'stopped');
     return { aborted };
+  }
+}
+
+/** A sysctl's value, or null where it cannot be read (not Linux, an older kernel). */
+function readSysctl(name: string): string | null {
+  try {
+    return readFileSync(`/proc/sys/${name}`, 'utf8').trim();
+  } catch {
+    return null;
   }
 }
 
