@@ -149,8 +149,8 @@ export class Manager implements ControlPlane, ThreadsOwner {
     else this.pair?.workerSessionCreated(service, msg.client, msg.backend);
   }
 
-  forget(worker: number): void {
-    for (const s of [...this.services, ...this.retiring]) s.remote?.forget(worker);
+  forget(worker: number, threadId: number): void {
+    for (const s of [...this.services, ...this.retiring]) s.remote?.forget(worker, threadId);
   }
 
   async replay(worker: number): Promise<void> {

@@ -8,6 +8,8 @@ import type { BackendSpec, LimiterSpec, ServiceSpec } from './messages';
 import { ServiceShared } from './service-shared';
 import type { DataPlaneThreads } from './threads';
 import type { WorkerStats } from './stats';
+import { SharedSourceLimiter } from '../admission/shared-source-limiter';
+import type { SourceLimiterOptions } from '../admission/source-limiter';
 import { LatencyHistogram, type LatencySnapshot } from '../stats/latency-histogram';
 
 let nextKey = 1;
@@ -247,7 +249,10 @@ export class RemoteDataPlane implements DataPlane {
   }
 
   /** A worker died: its last counters are kept, its sessions given back (they are gone). */
-  forget(worker: number): void {
+  forget(worker: number, threadId: number): void {
+    // A thread ended inside the per-source table's lock (terminated mid-acquire) would hold it forever.
+    const limiter = this.spec.limiter;
+    if (limiter !== null) SharedSourceLimiter.attach(limiter.memory, limiter.options as SourceLimiterOptions).recoverFrom(threadId);
     const last = this.latest[worker];
     if (last !== undefined) {
       this.departed.sessionTime.push(last.sessionTime);

@@ -46,10 +46,13 @@ interface Node {
   workers?: number;
 }
 
+/** Failover with every node's data plane in two workers where Node has reusePort (else one). */
+const PAIR_WORKERS = reusePortSupported() ? 2 : 1;
+
 function writeNode(n: Node, services: string): string {
   const file = path.join(dir, `${n.id}-${Math.random().toString(36).slice(2)}.yaml`);
   const hooks = n.hook ? `  onMaster: ${n.hook}\n  onBackup: ${n.hook}\n` : '';
-  const workers = n.workers === undefined ? '' : `workers: ${n.workers}\n`;
+  const workers = `workers: ${n.workers ?? PAIR_WORKERS}\n`;
   fs.writeFileSync(
     file,
     `admin: { enabled: false }\n${workers}shutdownTimeout: 1s\npeer:\n  id: ${n.id}\n  priority: ${n.priority}\n  listen: 127.0.0.1:${n.peerPort}\n  peers: [127.0.0.1:${n.sendTo}]\n  key: "${KEY}"\n  advertInterval: 50ms\n  preempt: ${n.preempt ?? true}\n${hooks}services:\n${services}`,
