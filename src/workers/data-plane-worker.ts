@@ -56,8 +56,6 @@ async function handle(msg: ToWorker): Promise<unknown> {
       return service(msg.key).closeBackend(msg.backend, msg.reason as never);
     case 'backendDown':
       return service(msg.key).backendDown(msg.backend);
-    case 'whenIdle':
-      return service(msg.key).proxy.whenIdle();
     case 'remove': {
       const s = services.get(msg.key);
       s?.proxy.stopAccepting();

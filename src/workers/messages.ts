@@ -54,7 +54,6 @@ export type ToWorker =
   | { t: 'abortAll'; key: string }
   | { t: 'closeBackend'; key: string; backend: number; reason: string }
   | { t: 'backendDown'; key: string; backend: number }
-  | { t: 'whenIdle'; key: string; id?: number }
   | { t: 'remove'; key: string }
   | { t: 'stats'; id?: number }
   | { t: 'pins'; key: string; pins: Array<[client: string, backend: string, at: number]> }

@@ -200,9 +200,6 @@ export class RemoteDataPlane implements DataPlane {
     this.threads.postAll({ t: 'remove', key: this.key });
   }
 
-  get isRemoved(): boolean {
-    return this.removed;
-  }
 
   // ---- counters
 
