@@ -81,14 +81,15 @@ export class Manager implements ControlPlane, ThreadsOwner {
         manager.threads = await DataPlaneThreads.start(workers, log, given.log.level);
         manager.threads.owner = manager;
         log.info({ workers, node: process.versions.node }, 'data plane: worker threads started');
-        if (workers > 1 && pairReusesPort(config.peer) && readSysctl('net/ipv4/tcp_migrate_req') === '0') {
-          log.warn('failover pair on one host with several workers: set net.ipv4.tcp_migrate_req=1, or connections queued on a listener that closes at a handover are reset');
-        }
+
       }
       (await manager.discovery.prepare(config)).commit();
       // In a pair the listeners wait for the node to become MASTER (standby: closed).
       const listen = config.peer === null || config.peer.standby === 'open';
       for (const sc of config.services) manager.services.push(await manager.startService(sc, listen));
+      if (pairReusesPort(config.peer) && readSysctl('net/ipv4/tcp_migrate_req') === '0') {
+        log.warn('failover pair sharing the port on one host: set net.ipv4.tcp_migrate_req=1, or connections queued on the listener that closes at a handover are reset');
+      }
       await manager.dns.start(config.dns ?? []);
       if (config.peer !== null) {
         manager.pair = new Pair(config.peer, () => manager.services, manager.log);

@@ -49,6 +49,14 @@ interface Node {
 /** Failover with every node's data plane in two workers where Node has reusePort (else one). */
 const PAIR_WORKERS = reusePortSupported() ? 2 : 1;
 
+function readSysctl(name: string): string | null {
+  try {
+    return fs.readFileSync(`/proc/sys/${name}`, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
 function writeNode(n: Node, services: string): string {
   const file = path.join(dir, `${n.id}-${Math.random().toString(36).slice(2)}.yaml`);
   const hooks = n.hook ? `  onMaster: ${n.hook}\n  onBackup: ${n.hook}\n` : '';
@@ -306,12 +314,16 @@ test('a better node that returns preempts only after a full session sync: UDP cl
   expect(after).toEqual(before);
 });
 
-test('graceful handover on one host: where Node has reusePort, no connect fails while the new master takes the port', async () => {
-  const supported = reusePortSupported();
+/**
+ * A connection the kernel queued on the old master's listener just before it closes is reset,
+ * unless net.ipv4.tcp_migrate_req=1 moves it to the new master's listener (Linux 5.14+; .ci/run sets it).
+ */
+const MIGRATES = readSysctl('net/ipv4/tcp_migrate_req') === '1';
+
+test(`graceful handover on one host: where Node has reusePort${MIGRATES ? '' : ' (zero failed connects asserted only with net.ipv4.tcp_migrate_req=1, which is 0 here)'}, no connect fails while the new master takes the port`, async () => {
+  const supported = reusePortSupported() && MIGRATES;
   expect.assertions(supported ? 3 : 2);
-  // One listener per node: with several, a connection queued on an old master's worker that closes is
-  // reset unless net.ipv4.tcp_migrate_req=1 moves it (README "Failover pairs"), which a test cannot assume.
-  const { servicePort, fileA, fileB } = await tcpPair({ workers: 1 }, { workers: 1 });
+  const { servicePort, fileA, fileB } = await tcpPair();
   const a = run(fileA);
   await waitState(a, 'master');
   const b = run(fileB);
@@ -342,6 +354,7 @@ test('graceful handover on one host: where Node has reusePort, no connect fails 
   a.child.kill('SIGTERM');
   await loop;
   expect(stateOf(b)).toBe('master');
-  // Without reusePort (Node < 22.12) the new master binds once the old one has closed: a gap of about one advert.
+  // Without reusePort (Node < 22.12) the new master binds once the old one has closed: a gap of about one advert;
+  // without tcp_migrate_req a connection queued on the closing listener is reset.
   if (supported) expect({ failed, servedSome: served > 200 }).toEqual({ failed: 0, servedSome: true });
 });
