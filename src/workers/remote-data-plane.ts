@@ -37,6 +37,12 @@ export class RemoteDataPlane implements DataPlane {
   /** Histograms of workers that died: kept so their counts never go back. */
   private readonly departed: { sessionTime: LatencySnapshot[]; connectTime: LatencySnapshot[] } = { sessionTime: [], connectTime: [] };
   private removed = false;
+  /**
+   * Every worker has closed its listener: until then a worker may still accept,
+   * so whenIdle() must not trust a zero count (a SIGTERM would end the thread
+   * under a connection it had just accepted).
+   */
+  private stoppedAccepting: Promise<unknown> = Promise.resolve();
   /** start() has sent the service: changes before that are in its first spec. */
   private started = false;
   readonly sessions: { readonly size: number };
@@ -146,14 +152,16 @@ export class RemoteDataPlane implements DataPlane {
 
   stopAccepting(): void {
     this.listenedAt = null;
-    this.threads.postAll({ t: 'stopAccepting', key: this.key });
+    // A worker that died or does not answer has no listener to wait for.
+    this.stoppedAccepting = this.threads.requestAll({ t: 'stopAccepting', key: this.key }).catch(() => undefined);
   }
 
   abortAll(): void {
     this.threads.postAll({ t: 'abortAll', key: this.key });
   }
 
-  whenIdle(): Promise<void> {
+  async whenIdle(): Promise<void> {
+    await this.stoppedAccepting;
     return new Promise((resolve) => {
       const check = guarded('worker sessions idle poll', () => {
         if (this.shared.open > 0) return;
