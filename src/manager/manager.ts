@@ -170,6 +170,11 @@ export class Manager implements ControlPlane, ThreadsOwner {
     });
   }
 
+  /** Every worker has handled the messages posted so far (one port per worker, in order): a barrier. */
+  async applied(): Promise<void> {
+    await this.threads?.requestAll({ t: 'barrier' });
+  }
+
   // ---- control plane (admin API)
 
   status(): StatusReport {

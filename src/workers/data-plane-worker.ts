@@ -75,6 +75,8 @@ async function handle(msg: ToWorker): Promise<unknown> {
       return services.get(msg.key)?.udpSessions() ?? [];
     case 'logLevel':
       return setLogLevel(msg.level);
+    case 'barrier':
+      return undefined; // the reply itself is the point: every message before it was handled
     case 'crash':
       // For the test of a worker that dies: an exception nobody catches, as a bug would throw.
       setImmediate(() => {
