@@ -9,7 +9,7 @@ import type net from 'node:net';
 import type { AdminConfig, Endpoint } from '../config/types';
 import { FulcrumError, isFulcrumError, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
-import type { BackendAction, ControlPlane } from '../manager/status';
+import type { BackendAction, BackendStatus, ControlPlane } from '../manager/status';
 import { bearerAuthorized, isLoopback } from './auth';
 import { ADMIN_MAX_CONNECTIONS } from '../manager/fd-budget';
 import { renderMetrics } from './metrics';
@@ -200,10 +200,11 @@ export class AdminServer {
     if (segments.length === 1 && first === 'reload') return { POST: async () => json(200, await control.reload()) };
     if (segments.length === 5 && first === 'services' && second === 'backends') {
       if (action === 'weight') {
-        return { PUT: async (read) => json(200, control.setWeight(service, backend, parseWeight(await read()))) };
+        // The reply waits for every worker, so a connection opened after it sees the change.
+        return { PUT: async (read) => settled(control, control.setWeight(service, backend, parseWeight(await read()))) };
       }
       if ((ACTIONS as readonly string[]).includes(action)) {
-        return { POST: async () => json(200, control.backendAction(service, backend, action as BackendAction)) };
+        return { POST: async () => settled(control, control.backendAction(service, backend, action as BackendAction)) };
       }
     }
     return undefined;
@@ -279,4 +280,10 @@ function json(status: number, value: unknown): Reply {
 
 function errorJson(status: number, code: string, message: string, details: readonly string[]): Reply {
   return json(status, { error: { code, message, details } });
+}
+
+/** A 200 with the backend's status once every worker has applied the action. */
+async function settled(control: ControlPlane, status: BackendStatus): Promise<Reply> {
+  await control.applied?.();
+  return json(200, status);
 }

@@ -6,6 +6,14 @@ export interface PickContext {
   sourceHash: number;
   /** Backends already tried for this session (connect failed); pick skips them. */
   tried: readonly Backend[];
+  /**
+   * Take backends whose shared health says not usable. Set for a second pick
+   * when the first found none: the control plane writes health to shared
+   * memory at once and the worker's new usable set follows by message, so
+   * for a moment the set this balancer was built from can be all unusable
+   * (a reload that replaced every backend): the old view beats a refusal.
+   */
+  staleOk?: boolean;
 }
 
 /**
@@ -42,7 +50,7 @@ export function wasTried(ctx: PickContext, b: Backend): boolean {
  * its own maxConnections (a full backend is skipped), or already tried.
  */
 export function isSkipped(ctx: PickContext, b: Backend): boolean {
-  return b.health !== 0 || (b.maxConnections > 0 && b.active >= b.maxConnections) || wasTried(ctx, b);
+  return (b.health !== 0 && ctx.staleOk !== true) || (b.maxConnections > 0 && b.active >= b.maxConnections) || wasTried(ctx, b);
 }
 
 /**

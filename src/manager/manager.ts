@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { AdminServer } from '../admin/server';
 import { currentDataPlane } from '../proxy/conn/probe';
 import { loadConfigFile } from '../config';
@@ -81,11 +82,15 @@ export class Manager implements ControlPlane, ThreadsOwner {
         manager.threads = await DataPlaneThreads.start(workers, log, given.log.level);
         manager.threads.owner = manager;
         log.info({ workers, node: process.versions.node }, 'data plane: worker threads started');
+
       }
       (await manager.discovery.prepare(config)).commit();
       // In a pair the listeners wait for the node to become MASTER (standby: closed).
       const listen = config.peer === null || config.peer.standby === 'open';
       for (const sc of config.services) manager.services.push(await manager.startService(sc, listen));
+      if (pairReusesPort(config.peer) && readSysctl('net/ipv4/tcp_migrate_req') === '0') {
+        log.warn('failover pair sharing the port on one host: set net.ipv4.tcp_migrate_req=1, or connections queued on the listener that closes at a handover are reset');
+      }
       await manager.dns.start(config.dns ?? []);
       if (config.peer !== null) {
         manager.pair = new Pair(config.peer, () => manager.services, manager.log);
@@ -146,8 +151,8 @@ export class Manager implements ControlPlane, ThreadsOwner {
     else this.pair?.workerSessionCreated(service, msg.client, msg.backend);
   }
 
-  forget(worker: number): void {
-    for (const s of [...this.services, ...this.retiring]) s.remote?.forget(worker);
+  forget(worker: number, threadId: number): void {
+    for (const s of [...this.services, ...this.retiring]) s.remote?.forget(worker, threadId);
   }
 
   async replay(worker: number): Promise<void> {
@@ -164,6 +169,11 @@ export class Manager implements ControlPlane, ThreadsOwner {
     replies.forEach((list, worker) => {
       for (const [key, stats] of list) byKey.get(key)?.record(worker, stats);
     });
+  }
+
+  /** Every worker has handled the messages posted so far (one port per worker, in order): a barrier. */
+  async applied(): Promise<void> {
+    await this.threads?.requestAll({ t: 'barrier' });
   }
 
   // ---- control plane (admin API)
@@ -333,6 +343,15 @@ export class Manager implements ControlPlane, ThreadsOwner {
     const aborted = this.aborted;
     this.log.info({ aborted }, 'stopped');
     return { aborted };
+  }
+}
+
+/** A sysctl's value, or null where it cannot be read (not Linux, an older kernel). */
+function readSysctl(name: string): string | null {
+  try {
+    return readFileSync(`/proc/sys/${name}`, 'utf8').trim();
+  } catch {
+    return null;
   }
 }
 

@@ -7,7 +7,7 @@ import { runHook } from './peer/hooks';
 import { Peer, type PeerStatus } from './peer/peer';
 import type { PeerState, TransitionReason } from './peer/state-machine';
 import { reusePortSupported } from '../proxy/reuse-port';
-import { FLAG_WANT_FULL_SYNC, type SessionEntry } from './peer/wire';
+import { FLAG_LISTENING, FLAG_WANT_FULL_SYNC, type SessionEntry } from './peer/wire';
 import type { Service } from './service';
 
 /** A full resync of every UDP pin this often, for a standby that started after the sessions did. */
@@ -48,6 +48,10 @@ export class Pair implements SessionSync {
   /** As BACKUP: a full sync from the master arrived since this node's last role change. */
   private fullSynced = false;
   private listenGeneration = 0;
+  /** Stepped down, listeners still open: what to do when the new master says it listens. */
+  private onPeerListening: (() => void) | null = null;
+  /** As MASTER: every service's listener is open (FLAG_LISTENING in the adverts). */
+  private listening = false;
   /** The last role onRole saw. */
   private role: PeerState = 'backup';
 
@@ -62,7 +66,8 @@ export class Pair implements SessionSync {
         onRole: (state, reason) => this.onRole(state, reason),
         onSessions: (entries, fullSyncEnd) => this.learn(entries, fullSyncEnd),
         onFullSyncWanted: () => (this.fullSyncWanted = true),
-        advertFlags: () => (this.wantsFullSync() ? FLAG_WANT_FULL_SYNC : 0),
+        onMasterListening: () => this.onPeerListening?.(),
+        advertFlags: () => (this.wantsFullSync() ? FLAG_WANT_FULL_SYNC : 0) | (this.listening ? FLAG_LISTENING : 0),
         // Taking over before the pins arrived would move the UDP clients of the old master (issue 11 item 7).
         preemptGate: { ready: () => !this.wantsFullSync(), maxWaitMs: PREEMPT_SYNC_WAIT_MS },
       },
@@ -108,14 +113,15 @@ export class Pair implements SessionSync {
 
   /**
    * Graceful: priority-0 adverts, then (with SO_REUSEPORT) wait until the peer
-   * has taken over and bound the port before returning, since the manager
-   * closes the listeners next: no moment without a listener.
+   * advertises MASTER with its listeners open before returning, since the
+   * manager closes the listeners next: no moment without a listener. Bounded
+   * by the time a backup needs to notice, plus an advert for its bind.
    */
   async stop(): Promise<void> {
     if (this.syncTimer !== null) clearInterval(this.syncTimer);
     this.syncTimer = null;
     const handover = this.handsOverListeners && this.peer.state === 'master';
-    await this.peer.stop(handover ? { waitForMasterMs: this.peer.machine.masterDownInterval, graceMs: this.config.advertInterval } : undefined);
+    await this.peer.stop(handover ? { waitForMasterMs: this.peer.machine.masterDownInterval + this.config.advertInterval } : undefined);
   }
 
   /** Listeners with SO_REUSEPORT in a pair sharing the port: the new master binds before the old one closes. */
@@ -134,6 +140,7 @@ export class Pair implements SessionSync {
 
   private onRole(state: PeerState, reason?: TransitionReason): void {
     this.fullSynced = false;
+    this.listening = this.config.standby === 'open' && state === 'master';
     const wasMaster = this.role === 'master';
     this.role = state;
     const generation = ++this.listenGeneration;
@@ -150,15 +157,20 @@ export class Pair implements SessionSync {
     for (const s of this.services()) s.closeListener();
   }
 
-  /** Stepped down with SO_REUSEPORT: the new master takes over within a skew and binds; close after two adverts unless master again. */
+  /**
+   * Stepped down with SO_REUSEPORT: close once the new master advertises its
+   * listeners open, or after the time it needs to notice and bind (an older
+   * peer never says), unless master again by then.
+   */
   private closeListenersLater(generation: number): void {
-    const timer = setTimeout(
-      guarded('pair listener handover', () => {
-        if (generation === this.listenGeneration) this.closeListeners();
-      }),
-      2 * this.config.advertInterval,
-    );
+    const close = (): void => {
+      clearTimeout(timer);
+      this.onPeerListening = null;
+      if (generation === this.listenGeneration) this.closeListeners();
+    };
+    const timer = setTimeout(guarded('pair listener handover', close), this.peer.machine.masterDownInterval + this.config.advertInterval);
     timer.unref();
+    this.onPeerListening = close;
   }
 
   private runHook(state: PeerState): void {
@@ -178,6 +190,10 @@ export class Pair implements SessionSync {
           failed = true;
           this.log.warn({ service: s.name, err: (err as Error).message }, 'master cannot open its listener yet; retrying');
         }
+      }
+      if (!failed && generation === this.listenGeneration && this.peer.state === 'master') {
+        this.listening = true;
+        this.peer.advertNow();
       }
       if (!failed || generation !== this.listenGeneration) return;
       await new Promise((r) => setTimeout(r, this.config.advertInterval));

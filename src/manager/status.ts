@@ -153,6 +153,8 @@ export interface ControlPlane {
   backendAction(service: string, backend: string, action: BackendAction): BackendStatus;
   /** ERR_FULCRUM_NOT_FOUND; ERR_FULCRUM_BAD_REQUEST when weight is not an integer 0..1000. */
   setWeight(service: string, backend: string, weight: number): BackendStatus;
+  /** Resolves once every worker has applied the changes made so far (a drain, a weight): at once without workers. */
+  applied?(): Promise<void>;
   /** Re-read and apply the config file. ERR_FULCRUM_CONFIG / ERR_FULCRUM_CONFIG_READ leave the old config running. */
   reload(): Promise<ReloadReport>;
 }

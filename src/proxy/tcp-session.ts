@@ -74,6 +74,7 @@ export class TcpSession implements PickContext {
   clientPort: number;
   sourceHash: number;
   tried: readonly Backend[] = NO_TRIED;
+  staleOk = false;
   backend: Backend | null = null;
   upstream: SessionConn | null = null;
   readonly startedAt: number;
@@ -208,6 +209,12 @@ export class TcpSession implements PickContext {
     let backend: Backend | null;
     for (;;) {
       backend = proxy.balancer.pick(this);
+      if (backend === null && this.attempts === 0 && proxy.hooks.hasUsableBackend()) {
+        // The balancer's set may lag the shared health flags (see PickContext.staleOk).
+        this.staleOk = true;
+        backend = proxy.balancer.pick(this);
+        this.staleOk = false;
+      }
       // A retry that finds no primary left goes to a backup, before passive checks switch the pool over.
       if (backend === null && this.attempts > 0) backend = proxy.hooks.pickBackup(this);
       if (backend === null) {

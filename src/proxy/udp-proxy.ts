@@ -333,7 +333,12 @@ export class UdpProxy implements UdpSessionHost, DataPlane {
     ctx.tried = exclude === null ? NO_TRIED : [exclude];
     let picked: Backend | null = null;
     for (let i = 0; i < PICK_ATTEMPTS; i++) {
-      const b = this.balancer.pick(ctx);
+      let b = this.balancer.pick(ctx);
+      if (b === null && ctx.staleOk !== true) {
+        // The balancer's set may lag the shared health flags (PickContext.staleOk); never a down one, though.
+        ctx.staleOk = true;
+        b = this.balancer.pick(ctx);
+      }
       if (b === null || (b.health & DOWN) === 0) {
         picked = b;
         break;
@@ -341,6 +346,7 @@ export class UdpProxy implements UdpSessionHost, DataPlane {
       ctx.tried = [...ctx.tried, b];
     }
     ctx.tried = NO_TRIED;
+    ctx.staleOk = false;
     return picked;
   }
 

@@ -45,6 +45,7 @@ export const MAX_PENDING = 16;
 type UpstreamSocket = dgram.Socket & { session: UdpSession };
 
 export class UdpSession implements PickContext {
+  staleOk = false;
   tried: readonly Backend[] = NO_TRIED;
   upstream: UpstreamSocket;
   /** proxy.now() of the last datagram either way; the sweep compares it with idleTimeout. */

@@ -56,8 +56,6 @@ async function handle(msg: ToWorker): Promise<unknown> {
       return service(msg.key).closeBackend(msg.backend, msg.reason as never);
     case 'backendDown':
       return service(msg.key).backendDown(msg.backend);
-    case 'whenIdle':
-      return service(msg.key).proxy.whenIdle();
     case 'remove': {
       const s = services.get(msg.key);
       s?.proxy.stopAccepting();
@@ -77,6 +75,8 @@ async function handle(msg: ToWorker): Promise<unknown> {
       return services.get(msg.key)?.udpSessions() ?? [];
     case 'logLevel':
       return setLogLevel(msg.level);
+    case 'barrier':
+      return undefined; // the reply itself is the point: every message before it was handled
     case 'crash':
       // For the test of a worker that dies: an exception nobody catches, as a bug would throw.
       setImmediate(() => {

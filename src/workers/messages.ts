@@ -50,17 +50,17 @@ export type ToWorker =
   | { t: 'weights'; key: string }
   | { t: 'balance'; key: string; balance: BalanceName; usable: number[] }
   | { t: 'listen'; key: string; endpoint: Endpoint; reusePort: boolean; id?: number }
-  | { t: 'stopAccepting'; key: string }
+  | { t: 'stopAccepting'; key: string; id?: number }
   | { t: 'abortAll'; key: string }
   | { t: 'closeBackend'; key: string; backend: number; reason: string }
   | { t: 'backendDown'; key: string; backend: number }
-  | { t: 'whenIdle'; key: string; id?: number }
   | { t: 'remove'; key: string }
   | { t: 'stats'; id?: number }
   | { t: 'pins'; key: string; pins: Array<[client: string, backend: string, at: number]> }
   | { t: 'syncSessions'; on: boolean }
   | { t: 'udpSessions'; key: string; id?: number }
   | { t: 'logLevel'; level: string }
+  | { t: 'barrier'; id?: number }
   | { t: 'crash'; id?: number };
 
 export type FromWorker =

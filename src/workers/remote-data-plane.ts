@@ -8,6 +8,8 @@ import type { BackendSpec, LimiterSpec, ServiceSpec } from './messages';
 import { ServiceShared } from './service-shared';
 import type { DataPlaneThreads } from './threads';
 import type { WorkerStats } from './stats';
+import { SharedSourceLimiter } from '../admission/shared-source-limiter';
+import type { SourceLimiterOptions } from '../admission/source-limiter';
 import { LatencyHistogram, type LatencySnapshot } from '../stats/latency-histogram';
 
 let nextKey = 1;
@@ -35,6 +37,12 @@ export class RemoteDataPlane implements DataPlane {
   /** Histograms of workers that died: kept so their counts never go back. */
   private readonly departed: { sessionTime: LatencySnapshot[]; connectTime: LatencySnapshot[] } = { sessionTime: [], connectTime: [] };
   private removed = false;
+  /**
+   * Every worker has closed its listener: until then a worker may still accept,
+   * so whenIdle() must not trust a zero count (a SIGTERM would end the thread
+   * under a connection it had just accepted).
+   */
+  private stoppedAccepting: Promise<unknown> = Promise.resolve();
   /** start() has sent the service: changes before that are in its first spec. */
   private started = false;
   readonly sessions: { readonly size: number };
@@ -144,14 +152,16 @@ export class RemoteDataPlane implements DataPlane {
 
   stopAccepting(): void {
     this.listenedAt = null;
-    this.threads.postAll({ t: 'stopAccepting', key: this.key });
+    // A worker that died or does not answer has no listener to wait for.
+    this.stoppedAccepting = this.threads.requestAll({ t: 'stopAccepting', key: this.key }).catch(() => undefined);
   }
 
   abortAll(): void {
     this.threads.postAll({ t: 'abortAll', key: this.key });
   }
 
-  whenIdle(): Promise<void> {
+  async whenIdle(): Promise<void> {
+    await this.stoppedAccepting;
     return new Promise((resolve) => {
       const check = guarded('worker sessions idle poll', () => {
         if (this.shared.open > 0) return;
@@ -198,9 +208,6 @@ export class RemoteDataPlane implements DataPlane {
     this.threads.postAll({ t: 'remove', key: this.key });
   }
 
-  get isRemoved(): boolean {
-    return this.removed;
-  }
 
   // ---- counters
 
@@ -247,7 +254,10 @@ export class RemoteDataPlane implements DataPlane {
   }
 
   /** A worker died: its last counters are kept, its sessions given back (they are gone). */
-  forget(worker: number): void {
+  forget(worker: number, threadId: number): void {
+    // A thread ended inside the per-source table's lock (terminated mid-acquire) would hold it forever.
+    const limiter = this.spec.limiter;
+    if (limiter !== null) SharedSourceLimiter.attach(limiter.memory, limiter.options as SourceLimiterOptions).recoverFrom(threadId);
     const last = this.latest[worker];
     if (last !== undefined) {
       this.departed.sessionTime.push(last.sessionTime);

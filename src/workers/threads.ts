@@ -18,8 +18,8 @@ function workerScript(): string {
 export interface ThreadsOwner {
   /** A message from a worker that is not a reply (a connect failure, a new UDP session). */
   report(worker: number, msg: FromWorker): void;
-  /** A worker died: give back what it held (its sessions are gone with it). */
-  forget(worker: number): void;
+  /** A worker died: give back what it held (its sessions are gone with it); `threadId` was its thread's. */
+  forget(worker: number, threadId: number): void;
   /** A replacement worker is up: send it every service and open its listeners. */
   replay(worker: number): Promise<void>;
 }
@@ -112,6 +112,8 @@ export class DataPlaneThreads {
 
   private spawn(index: number): Slot {
     const worker = new Worker(workerScript(), { workerData: { index, workers: this.size, logLevel: this.logLevel } });
+    // Read now: after the thread ends, worker.threadId is -1.
+    const threadId = worker.threadId;
     const pending: Slot['pending'] = new Map();
     let signalReady: () => void = () => {};
     let failReady: (e: Error) => void = () => {};
@@ -147,15 +149,15 @@ export class DataPlaneThreads {
       for (const w of pending.values()) w.reject(failure);
       pending.clear();
       if (this.stopping || this.slots[index] !== slot) return;
-      this.replace(index, code);
+      this.replace(index, code, threadId);
     });
     return slot;
   }
 
-  private replace(index: number, code: number): void {
+  private replace(index: number, code: number, threadId: number): void {
     this.restarts++;
     this.log.error({ worker: index, code, restarts: this.restarts }, 'data-plane worker died: replacing it');
-    this.owner?.forget(index);
+    this.owner?.forget(index, threadId);
     const slot = this.spawn(index);
     this.slots[index] = slot;
     slot.ready

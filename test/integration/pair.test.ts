@@ -42,14 +42,28 @@ interface Node {
   sendTo: number;
   preempt?: boolean;
   hook?: string;
+  /** Data-plane workers (default: the config's default, auto). */
+  workers?: number;
+}
+
+/** Failover with every node's data plane in two workers where Node has reusePort (else one). */
+const PAIR_WORKERS = reusePortSupported() ? 2 : 1;
+
+function readSysctl(name: string): string | null {
+  try {
+    return fs.readFileSync(`/proc/sys/${name}`, 'utf8').trim();
+  } catch {
+    return null;
+  }
 }
 
 function writeNode(n: Node, services: string): string {
   const file = path.join(dir, `${n.id}-${Math.random().toString(36).slice(2)}.yaml`);
   const hooks = n.hook ? `  onMaster: ${n.hook}\n  onBackup: ${n.hook}\n` : '';
+  const workers = `workers: ${n.workers ?? PAIR_WORKERS}\n`;
   fs.writeFileSync(
     file,
-    `admin: { enabled: false }\nshutdownTimeout: 1s\npeer:\n  id: ${n.id}\n  priority: ${n.priority}\n  listen: 127.0.0.1:${n.peerPort}\n  peers: [127.0.0.1:${n.sendTo}]\n  key: "${KEY}"\n  advertInterval: 50ms\n  preempt: ${n.preempt ?? true}\n${hooks}services:\n${services}`,
+    `admin: { enabled: false }\n${workers}shutdownTimeout: 1s\npeer:\n  id: ${n.id}\n  priority: ${n.priority}\n  listen: 127.0.0.1:${n.peerPort}\n  peers: [127.0.0.1:${n.sendTo}]\n  key: "${KEY}"\n  advertInterval: 50ms\n  preempt: ${n.preempt ?? true}\n${hooks}services:\n${services}`,
   );
   return file;
 }
@@ -300,8 +314,14 @@ test('a better node that returns preempts only after a full session sync: UDP cl
   expect(after).toEqual(before);
 });
 
-test('graceful handover on one host: where Node has reusePort, no connect fails while the new master takes the port', async () => {
-  const supported = reusePortSupported();
+/**
+ * A connection the kernel queued on the old master's listener just before it closes is reset,
+ * unless net.ipv4.tcp_migrate_req=1 moves it to the new master's listener (Linux 5.14+; .ci/run sets it).
+ */
+const MIGRATES = readSysctl('net/ipv4/tcp_migrate_req') === '1';
+
+test(`graceful handover on one host: where Node has reusePort${MIGRATES ? '' : ' (zero failed connects asserted only with net.ipv4.tcp_migrate_req=1, which is 0 here)'}, no connect fails while the new master takes the port`, async () => {
+  const supported = reusePortSupported() && MIGRATES;
   expect.assertions(supported ? 3 : 2);
   const { servicePort, fileA, fileB } = await tcpPair();
   const a = run(fileA);
@@ -311,9 +331,11 @@ test('graceful handover on one host: where Node has reusePort, no connect fails 
   await sleep(300); // b hears a's adverts
   expect(stateOf(b)).toBe('backup');
   await serves(servicePort);
-  let failed = 0;
   let served = 0;
   let afterHandover = 0;
+  // Each failed connect, with when it happened and b's role: a failure says which gap it fell into.
+  const failures: string[] = [];
+  const t0 = Date.now();
   const deadline = Date.now() + 15_000;
   const loop = (async () => {
     // Bounded: until 200 connects after b took over, 5,000 in all, or 15 s.
@@ -322,10 +344,11 @@ test('graceful handover on one host: where Node has reusePort, no connect fails 
         const c = await connect(servicePort);
         const r = readAll(c);
         c.end('x');
-        if ((await r).toString() === 'x') served++;
-        else failed++;
-      } catch {
-        failed++;
+        const got = (await r).toString();
+        if (got === 'x') served++;
+        else failures.push(`got '${got}' at ${Date.now() - t0} ms, b ${stateOf(b)}`);
+      } catch (e) {
+        failures.push(`${(e as Error).message} at ${Date.now() - t0} ms, b ${stateOf(b)}`);
       }
       if (stateOf(b) === 'master') afterHandover++;
     }
@@ -334,6 +357,7 @@ test('graceful handover on one host: where Node has reusePort, no connect fails 
   a.child.kill('SIGTERM');
   await loop;
   expect(stateOf(b)).toBe('master');
-  // Without reusePort (Node < 22.12) the new master binds once the old one has closed: a gap of about one advert.
-  if (supported) expect({ failed, servedSome: served > 200 }).toEqual({ failed: 0, servedSome: true });
+  // Without reusePort (Node < 22.12) the new master binds once the old one has closed: a gap of about one advert;
+  // without tcp_migrate_req a connection queued on the closing listener is reset.
+  if (supported) expect({ failures, servedSome: served > 200 }).toEqual({ failures: [], servedSome: true });
 });

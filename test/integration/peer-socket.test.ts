@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import pino from 'pino';
 import { describePeer } from '../../cli/status';
 import { Peer } from '../../src/manager/peer/peer';
-import { encodeAdvert, SequenceCounter } from '../../src/manager/peer/wire';
+import { encodeAdvert, encodeMessage, FLAG_LISTENING, MESSAGE_TYPE, SequenceCounter } from '../../src/manager/peer/wire';
 import type { PeerConfig } from '../../src/config/types';
 import { ep } from '../helpers/config';
 import { until } from '../helpers/net';
@@ -73,6 +73,46 @@ test('a peer silent for the dead interval is reported lost, and `fulcrum status`
     expect(line).not.toMatch(/lb-a master/);
     await until(() => peer.state === 'master', 3000); // its own down timer fires at the same dead interval
     expect(peer.state).toBe('master');
+  } finally {
+    sender.close();
+    await peer.stop();
+  }
+});
+
+/**
+ * A master handing over on one host closes its listeners when stop() returns: that must wait
+ * for the new master to say its listeners are open (FLAG_LISTENING), not merely that it is
+ * master (under load, its bind can take longer than an advert).
+ */
+test('a handover stop() waits for a MASTER advert with FLAG_LISTENING, not just a MASTER advert', async () => {
+  expect.assertions(3);
+  const key = 'peer-socket-test-key-0123456789';
+  const probe = dgram.createSocket('udp4');
+  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
+  const port = probe.address().port;
+  probe.close();
+  const config: PeerConfig = {
+    id: 'lb-a', priority: 150, listen: ep(port), peers: [ep(9)], key, advertInterval: 50, preempt: true, preemptDelay: 0,
+    standby: 'closed', hookTimeout: 1000, maxSkew: 2000,
+  };
+  const peer = new Peer(config, { onRole: () => {} }, pino({ level: 'silent' }));
+  await peer.start();
+  await until(() => peer.state === 'master', 3000);
+  const sender = dgram.createSocket('udp4');
+  const seq = new SequenceCounter();
+  const advert = (flags: number) =>
+    new Promise<void>((r) => sender.send(encodeMessage(MESSAGE_TYPE.advert, { nodeId: 'lb-b', priority: 100, state: 'master', seq: seq.next(), timestamp: Date.now(), flags }, Buffer.alloc(0), Buffer.from(key)), port, '127.0.0.1', () => r()));
+  try {
+    let stopped = false;
+    const stopping = peer.stop({ waitForMasterMs: 5000 }).then(() => (stopped = true));
+    await advert(0);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(stopped).toBe(false); // master, but not listening yet
+    const t = Date.now();
+    await advert(FLAG_LISTENING);
+    await stopping;
+    expect(stopped).toBe(true);
+    expect(Date.now() - t).toBeLessThan(2000); // at the advert, not at the 5 s bound
   } finally {
     sender.close();
     await peer.stop();

@@ -122,12 +122,15 @@ test(`drain, weight and disable apply in every worker (${N} worker threads)`, as
   const [a, b] = [await holder(), await holder()];
   const { h, port } = await run(N, [a.port, b.port]);
   const names = h.manager.services[0]!.pool.backends.map((x) => x.name);
+  // applied(): what the admin API awaits before it replies (every worker has the change).
   h.manager.backendAction('svc', names[0]!, 'drain');
+  await h.manager.applied();
   for (let i = 0; i < 20; i++) held.push(await connect(port));
   await until(() => b.live.size === 20);
   expect(a.total).toBe(0);
   h.manager.backendAction('svc', names[0]!, 'enable');
   h.manager.setWeight('svc', names[1]!, 0);
+  await h.manager.applied();
   for (let i = 0; i < 20; i++) held.push(await connect(port));
   await until(() => a.live.size === 20);
   expect(b.total).toBe(20);

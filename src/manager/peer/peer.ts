@@ -4,16 +4,18 @@ import { FulcrumError } from '../../errors';
 import type { Logger } from '../../log';
 import { realClock } from '../health/clock';
 import { PeerStateMachine, type PeerState, type TransitionReason } from './state-machine';
-import { AdvertVerifier, FLAG_FULL_SYNC_END, FLAG_WANT_FULL_SYNC, MESSAGE_TYPE, SequenceCounter, decodeSessionBatch, encodeMessage, encodeSessionBatch, splitSessionBatches, type SessionEntry } from './wire';
+import { AdvertVerifier, FLAG_FULL_SYNC_END, FLAG_LISTENING, FLAG_WANT_FULL_SYNC, MESSAGE_TYPE, SequenceCounter, decodeSessionBatch, encodeMessage, encodeSessionBatch, splitSessionBatches, type SessionEntry } from './wire';
 
 export interface PeerHandlers {
   /** The node's role changed: open or close listeners, run hooks. */
   onRole(state: PeerState, reason: TransitionReason): void;
   /** Session pins from the master (UDP session sync); fullSyncEnd: the last batch of a full sync. */
   onSessions?(entries: SessionEntry[], fullSyncEnd: boolean): void;
+  /** Another node advertises MASTER with its listeners open (FLAG_LISTENING). */
+  onMasterListening?(): void;
   /** A peer asked for a full session sync (FLAG_WANT_FULL_SYNC in its advert). */
   onFullSyncWanted?(): void;
-  /** Flags of this node's adverts (FLAG_WANT_FULL_SYNC). */
+  /** Flags of this node's adverts (FLAG_WANT_FULL_SYNC, FLAG_LISTENING). */
   advertFlags?(): number;
   /** Preemption waits for ready() (a full session sync), at most maxWaitMs. */
   preemptGate?: { ready(): boolean; maxWaitMs: number };
@@ -44,7 +46,7 @@ export class Peer {
   private readonly verifier: AdvertVerifier;
   private readonly heard = new Map<string, { address: string; state: PeerState; priority: number; at: number }>();
   private socket: dgram.Socket | null = null;
-  /** Set while stop() waits for another node to take over. */
+  /** Set while stop() waits for another node to take over with its listeners open. */
   private masterHeard: ((heard: boolean) => void) | null = null;
 
   constructor(
@@ -99,9 +101,9 @@ export class Peer {
   /**
    * Graceful: three priority-0 adverts so the peer takes over at once, then
    * close. With waitForMasterMs, the socket first waits (at most that long)
-   * to hear another node advertise MASTER, then graceMs more (its bind).
+   * to hear another node advertise MASTER with its listeners open.
    */
-  async stop(handover?: { waitForMasterMs: number; graceMs: number }): Promise<void> {
+  async stop(handover?: { waitForMasterMs: number }): Promise<void> {
     const heard = handover === undefined ? null : new Promise<boolean>((resolve) => (this.masterHeard = resolve));
     this.machine.stop();
     const socket = this.socket;
@@ -113,12 +115,16 @@ export class Peer {
     if (heard !== null && handover !== undefined) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, handover.waitForMasterMs, false)));
-      const tookOver = await Promise.race([heard, timeout]);
+      await Promise.race([heard, timeout]);
       clearTimeout(timer);
       this.masterHeard = null;
-      if (tookOver) await new Promise((r) => setTimeout(r, handover.graceMs));
     }
     await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+
+  /** An advert now, off the schedule: a new master tells the old one its listeners are open (FLAG_LISTENING). */
+  advertNow(): void {
+    if (this.machine.isRunning) this.sendAdvert(this.machine.effectivePriority, this.machine.state);
   }
 
   /** UDP session sync: the master tells its peers which backend each client is pinned to. A full sync ends with a flagged batch, empty or not. */
@@ -177,7 +183,10 @@ export class Peer {
     this.heard.set(m.nodeId, { address: `${rinfo.address}:${rinfo.port}`, state: m.state, priority: m.priority, at: Date.now() });
     if (m.type === MESSAGE_TYPE.advert) {
       this.machine.receive({ nodeId: m.nodeId, priority: m.priority, state: m.state });
-      if (m.state === 'master' && m.priority > 0) this.masterHeard?.(true);
+      if (m.state === 'master' && m.priority > 0 && (m.flags & FLAG_LISTENING) !== 0) {
+        this.masterHeard?.(true);
+        this.handlers.onMasterListening?.();
+      }
       if ((m.flags & FLAG_WANT_FULL_SYNC) !== 0) this.handlers.onFullSyncWanted?.();
     } else if (m.type === MESSAGE_TYPE.sessionSync) {
       const entries = decodeSessionBatch(m.payload);

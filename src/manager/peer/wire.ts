@@ -38,6 +38,13 @@ export type PeerState = 'backup' | 'master' | 'fault';
 export const MESSAGE_TYPE = { advert: 1, sessionSync: 2 } as const;
 /** Advert flag: the sender (a BACKUP) has no full UDP session sync yet and asks the master for one. */
 export const FLAG_WANT_FULL_SYNC = 0x01;
+/**
+ * Advert flag: the sender (a MASTER) has every listener open. A master that
+ * hands over on one host (SO_REUSEPORT) closes its own listeners only once it
+ * hears this, so there is no moment without one. A node that never sets it
+ * (older fulcrum) is waited for at most a master-down interval.
+ */
+export const FLAG_LISTENING = 0x02;
 /** Session batch flag: the last batch of a full sync (every pin the master has). */
 export const FLAG_FULL_SYNC_END = 0x01;
 export type MessageType = (typeof MESSAGE_TYPE)[keyof typeof MESSAGE_TYPE];
