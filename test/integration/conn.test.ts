@@ -459,6 +459,24 @@ describe.each(planes.map((p) => [p.kind, p] as const))('data plane %s', (_kind, 
     await close(peer);
   });
 
+  test('reset() while a shutdown waits behind queued bytes (libuv refuses the reset): one close, descriptors released', async () => {
+    const srv = await server(plane);
+    const s = await netClient(srv.port);
+    s.pause();
+    s.on('error', () => {});
+    const accepted = await srv.accepted();
+    accepted.readStart(collect);
+    const chunk = Buffer.alloc(256 * 1024, 1);
+    while (accepted.write(chunk, 0, chunk.length, false));
+    accepted.shutdown(); // in flight until the queue drains, which it cannot: the peer does not read
+    accepted.reset();
+    await rec(accepted).when('close');
+    expect(rec(accepted).log.filter((e) => e === 'close')).toHaveLength(1);
+    s.destroy();
+    await socketClosed(s);
+    await srv.listener.close();
+  });
+
   test('close() with bytes queued: one close, descriptors released', async () => {
     const srv = await server(plane);
     const s = await netClient(srv.port);

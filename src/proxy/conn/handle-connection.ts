@@ -375,8 +375,11 @@ export class HandleConnection implements Connection {
     if (this.closed) return;
     if ((this.flags & F.Connecting) !== 0) return this.close();
     this.markClosed();
-    // EINVAL once a shutdown was asked (libuv refuses): the close then sends what the kernel still holds (a FIN).
-    if (this.handle.reset(onHandleClose) !== 0) this.handle.close(onHandleClose);
+    // libuv refuses a reset (EINVAL) while a shutdown is in flight, and Node's wrap then counts the
+    // handle as closing without closing it: a plain close() would do nothing and the handle (and its
+    // session) would never end. So: a plain close, which sends the FIN already asked for.
+    if ((this.flags & (F.Ended | F.ShutDown)) === F.Ended) return this.handle.close(onHandleClose);
+    this.handle.reset(onHandleClose);
   }
 
   close(): void {
