@@ -320,10 +320,14 @@ export class Manager implements ControlPlane, ThreadsOwner {
     this.dns.stop();
     const all = () => [...this.services, ...this.retiring];
     const live = () => all().reduce((n, s) => n + s.proxy.sessions.size, 0);
-    for (const s of all()) {
-      s.proxy.stopAccepting();
-      s.stop();
-    }
+    // Every listener (in every worker) is closed before the log line says so.
+    await Promise.all(
+      all().map((s) => {
+        const closed = s.proxy.stopAccepting();
+        s.stop();
+        return closed;
+      }),
+    );
     this.log.info({ sessions: live(), deadlineMs }, 'stopping: no new connections, draining live sessions');
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
