@@ -18,8 +18,15 @@ export class Query {
   verdict: QueryVerdict = 'ok';
   id = 0;
   flags = 0;
-  /** Lowercase, no trailing dot ("." for the root). */
-  qname = '';
+  /**
+   * The question name as its wire bytes in a latin1 string, lowercased (length
+   * bytes are < 64, never letters): the key of ZoneSet.byKey, made with one
+   * string per query and no label strings. '' when the name was read the slow
+   * way (a compression pointer): then only `qname` is set.
+   */
+  nameKey = '';
+  private msg: Buffer | null = null;
+  private name: string | null = null;
   qtype = 0;
   qclass = 0;
   /** Offset just past the question (the question is bytes 12 .. questionEnd). */
@@ -31,8 +38,17 @@ export class Query {
   udpSize = 512;
   ecs: ClientSubnet | null = null;
 
+  /** Lowercase, no trailing dot ("." for the root): decoded on demand (a name not in our zones). */
+  get qname(): string {
+    if (this.name === null) this.name = codec.name.decode(this.msg!, HEADER_BYTES).toLowerCase();
+    return this.name;
+  }
+
   /** Fills this object from `msg`; returns the verdict. */
   read(msg: Buffer): QueryVerdict {
+    this.msg = msg;
+    this.name = null;
+    this.nameKey = '';
     this.hasQuestion = false;
     this.edns = false;
     this.ecs = null;
@@ -48,12 +64,17 @@ export class Query {
     const ns = msg.readUInt16BE(8);
     const ar = msg.readUInt16BE(10);
     if (qd !== 1 || an !== 0 || ns !== 0 || ar > 1) return (this.verdict = wellFormed(msg) ? 'formerr' : 'drop-malformed');
-    let end: number;
-    try {
-      this.qname = codec.name.decode(msg, HEADER_BYTES).toLowerCase();
-      end = HEADER_BYTES + codec.name.decode.bytes;
-    } catch {
-      return (this.verdict = 'drop-malformed');
+    let end = plainNameEnd(msg);
+    if (end > 0) {
+      this.nameKey = msg.toString('latin1', HEADER_BYTES, end).toLowerCase();
+    } else {
+      // A pointer, a bad label or a name past the end: exactly what dns-packet refuses is malformed.
+      try {
+        this.name = codec.name.decode(msg, HEADER_BYTES).toLowerCase();
+        end = HEADER_BYTES + codec.name.decode.bytes;
+      } catch {
+        return (this.verdict = 'drop-malformed');
+      }
     }
     if (end + 4 > msg.length) return (this.verdict = 'drop-malformed');
     this.qtype = msg.readUInt16BE(end);
@@ -69,7 +90,7 @@ export class Query {
       if (opt.type === 'OPT' && !this.readOpt(opt)) return (this.verdict = 'formerr');
     }
     // A compressed question name would point into our rewritten header: refuse it.
-    if (hasPointer(msg, HEADER_BYTES)) return (this.verdict = 'formerr');
+    if (this.nameKey === '' && hasPointer(msg, HEADER_BYTES)) return (this.verdict = 'formerr');
     this.hasQuestion = true;
     if (((this.flags >> 11) & 0xf) !== 0) return (this.verdict = 'notimp');
     return (this.verdict = 'ok');
@@ -87,6 +108,24 @@ export class Query {
       if (this.ecs === null) return false;
     }
     return true;
+  }
+}
+
+/**
+ * The end of the question name when it is plain labels within bounds and at
+ * most 254 bytes (as dns-packet counts), else -1 (read it with dns-packet).
+ */
+function plainNameEnd(msg: Buffer): number {
+  let at = HEADER_BYTES;
+  let total = 0;
+  for (;;) {
+    if (at >= msg.length) return -1;
+    const len = msg[at++]!;
+    if (len === 0) return at;
+    if (len >= 0x40 || at + len > msg.length) return -1;
+    total += len + 1;
+    if (total > 254) return -1;
+    at += len;
   }
 }
 
