@@ -5,7 +5,7 @@
  * health check.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { isFulcrumError } from '../errors';
+import { FulcrumError, isFulcrumError } from '../errors';
 import { rootLogger, setLogLevel } from '../log';
 import type { FromWorker, ToWorker } from './messages';
 import { WorkerDns } from './worker-dns';
@@ -84,7 +84,7 @@ async function handle(msg: ToWorker): Promise<unknown> {
       return dns.get(msg.key)?.statesChanged(msg.states);
     case 'dnsListen': {
       const d = dns.get(msg.key);
-      if (d === undefined) throw new Error(`worker ${index}: no dns service ${msg.key}`);
+      if (d === undefined) throw new FulcrumError('ERR_FULCRUM_WORKERS', `worker ${index}: no dns service ${msg.key}`);
       return d.listen(msg.endpoint, msg.reusePort);
     }
     case 'dnsClose':

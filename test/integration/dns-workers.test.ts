@@ -129,6 +129,17 @@ test(`a member killed leaves the answers of every worker (${WHY})`, async () => 
   expect({ answers: answers.every((a) => a.join() === [WEB[0], WEB[2]].join()), everyWorker: delta(after.workerReplies!, before.workerReplies!).every((n) => n > 0) }).toEqual({ answers: true, everyWorker: true });
 });
 
+test(`a member drained through the admin API leaves every worker's answers before the reply (${WHY})`, async () => {
+  expect.assertions(3);
+  const url = `http://127.0.0.1:${handle.admin!.port}/services/gslb/backends/${WEB[2]}`;
+  expect((await fetch(`${url}/drain`, { method: 'POST' })).status).toBe(200);
+  // No wait: the reply comes once every worker has the new answers.
+  const answers = await fromEveryClient('web.gslb.test', 2);
+  expect(answers.every((a) => a.join() === WEB[0])).toBe(true);
+  await fetch(`${url}/enable`, { method: 'POST' });
+  expect((await fromEveryClient('web.gslb.test', 1)).every((a) => a.join() === [WEB[0], WEB[2]].join())).toBe(true);
+});
+
 test(`reload swaps the records in every worker, the port stays (${WHY})`, async () => {
   expect.assertions(3);
   write(port, checkPort, `{ address: 127.0.8.1 }, { address: 127.0.8.9 }`);
