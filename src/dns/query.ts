@@ -11,6 +11,7 @@
  */
 import { codec, type DecodedOpt, HEADER_BYTES, RCODE, TYPE } from './wire';
 import { ECS_OPTION, parseClientSubnet, type ClientSubnet } from './geo';
+import { HASH_SEED, hashStep } from './wire-name';
 
 export type QueryVerdict = 'ok' | 'drop-malformed' | 'drop-response' | 'formerr' | 'notimp';
 
@@ -19,12 +20,12 @@ export class Query {
   id = 0;
   flags = 0;
   /**
-   * The question name as its wire bytes in a latin1 string, lowercased (length
-   * bytes are < 64, never letters): the key of ZoneSet.byKey, made with one
-   * string per query and no label strings. '' when the name was read the slow
-   * way (a compression pointer): then only `qname` is set.
+   * A plain question name (labels only) ends at nameEnd (0: read the slow way,
+   * a compression pointer; then only `qname`); nameHash is its wire bytes'
+   * hash with letters folded (wire-name.ts): the lookup needs no string.
    */
-  nameKey = '';
+  nameEnd = 0;
+  nameHash = 0;
   private msg: Buffer | null = null;
   private name: string | null = null;
   qtype = 0;
@@ -48,7 +49,7 @@ export class Query {
   read(msg: Buffer): QueryVerdict {
     this.msg = msg;
     this.name = null;
-    this.nameKey = '';
+    this.nameEnd = 0;
     this.hasQuestion = false;
     this.edns = false;
     this.ecs = null;
@@ -64,9 +65,9 @@ export class Query {
     const ns = msg.readUInt16BE(8);
     const ar = msg.readUInt16BE(10);
     if (qd !== 1 || an !== 0 || ns !== 0 || ar > 1) return (this.verdict = wellFormed(msg) ? 'formerr' : 'drop-malformed');
-    let end = plainNameEnd(msg);
+    let end = this.plainName(msg);
     if (end > 0) {
-      this.nameKey = msg.toString('latin1', HEADER_BYTES, end).toLowerCase();
+      this.nameEnd = end;
     } else {
       // A pointer, a bad label or a name past the end: exactly what dns-packet refuses is malformed.
       try {
@@ -90,10 +91,37 @@ export class Query {
       if (opt.type === 'OPT' && !this.readOpt(opt)) return (this.verdict = 'formerr');
     }
     // A compressed question name would point into our rewritten header: refuse it.
-    if (this.nameKey === '' && hasPointer(msg, HEADER_BYTES)) return (this.verdict = 'formerr');
+    if (this.nameEnd === 0 && hasPointer(msg, HEADER_BYTES)) return (this.verdict = 'formerr');
     this.hasQuestion = true;
     if (((this.flags >> 11) & 0xf) !== 0) return (this.verdict = 'notimp');
     return (this.verdict = 'ok');
+  }
+
+  /**
+   * The end of the question name when it is plain labels within bounds and at
+   * most 254 bytes (as dns-packet counts), hashing it on the way (nameHash);
+   * else -1 (read it with dns-packet).
+   */
+  private plainName(msg: Buffer): number {
+    let at = HEADER_BYTES;
+    let total = 0;
+    let h = HASH_SEED;
+    for (;;) {
+      if (at >= msg.length) return -1;
+      const len = msg[at++]!;
+      h = hashStep(h, len);
+      if (len === 0) {
+        this.nameHash = h;
+        return at;
+      }
+      if (len >= 0x40 || at + len > msg.length) return -1;
+      total += len + 1;
+      if (total > 254) return -1;
+      for (const end = at + len; at < end; at++) {
+        const b = msg[at]!;
+        h = hashStep(h, b >= 65 && b <= 90 ? b + 32 : b);
+      }
+    }
   }
 
   private readOpt(opt: DecodedOpt): boolean {
@@ -108,24 +136,6 @@ export class Query {
       if (this.ecs === null) return false;
     }
     return true;
-  }
-}
-
-/**
- * The end of the question name when it is plain labels within bounds and at
- * most 254 bytes (as dns-packet counts), else -1 (read it with dns-packet).
- */
-function plainNameEnd(msg: Buffer): number {
-  let at = HEADER_BYTES;
-  let total = 0;
-  for (;;) {
-    if (at >= msg.length) return -1;
-    const len = msg[at++]!;
-    if (len === 0) return at;
-    if (len >= 0x40 || at + len > msg.length) return -1;
-    total += len + 1;
-    if (total > 254) return -1;
-    at += len;
   }
 }
 

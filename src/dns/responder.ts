@@ -57,7 +57,7 @@ export class Responder {
     else if (verdict === 'notimp') this.fail(RCODE.NOTIMP);
     else if (q.edns && q.ednsVersion > 0) this.fail(BADVERS);
     else if (q.qclass !== CLASS_IN) this.refuse();
-    else this.resolve(q.qtype, client);
+    else this.resolve(msg, q.qtype, client);
     const limit = udp ? (q.edns ? Math.min(q.udpSize, EDNS_UDP_SIZE) : 512) : 65535;
     return this.write(msg, limit);
   }
@@ -85,9 +85,9 @@ export class Responder {
     this.aa = false;
   }
 
-  private resolve(qtype: number, client: string): void {
+  private resolve(msg: Buffer, qtype: number, client: string): void {
     const q = this.query;
-    const node = (q.nameKey !== '' ? this.zones.byKey.get(q.nameKey) : undefined) ?? this.zones.nodes.get(q.qname);
+    const node = (q.nameEnd !== 0 ? this.zones.byWire.get(msg, 12, q.nameEnd, q.nameHash) : undefined) ?? this.zones.nodes.get(q.qname);
     if (node === undefined) {
       const zone = this.zones.zoneOf(q.qname);
       if (zone === null) return this.refuse();

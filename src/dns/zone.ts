@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { RecordAnswers } from './answers';
 import type { MemberState } from './policies';
 import { fullRecord, pointedRecord, soaRecord, TYPE } from './wire';
+import { WireNameIndex } from './wire-name';
 
 /** One A or AAAA record and its current precomputed answers. */
 export class RecordSlot {
@@ -63,16 +64,10 @@ export class Zone {
   }
 }
 
-/** A name's wire form as a latin1 string (the key Query.nameKey reads): length-prefixed labels and the root's zero. */
-export function nameKey(name: string): string {
-  if (name === '.' || name === '') return '\0';
-  return `${name.split('.').map((l) => String.fromCharCode(Buffer.byteLength(l)) + Buffer.from(l).toString('latin1')).join('')}\0`;
-}
-
 export class ZoneSet {
   readonly nodes = new Map<string, ZoneNode>();
-  /** The same nodes by nameKey(): the lookup of a query, no name string decoded. */
-  readonly byKey = new Map<string, ZoneNode>();
+  /** The same nodes by wire name: the lookup of a query, no name string decoded. */
+  readonly byWire = new WireNameIndex<ZoneNode>();
   /** Longest first, so a child zone wins over its parent. */
   readonly zones: Zone[];
   readonly slots: RecordSlot[] = [];
@@ -85,7 +80,7 @@ export class ZoneSet {
     this.zones = config.zones.map((z) => new Zone(z)).sort((a, b) => b.name.length - a.name.length);
     for (const zone of this.zones) this.buildZone(zone, statesOf);
     for (const node of this.nodes.values()) if (node.cname !== null) node.cname.targetNode = this.nodes.get(node.cname.target) ?? null;
-    for (const [name, node] of this.nodes) this.byKey.set(nameKey(name), node);
+    for (const [name, node] of this.nodes) this.byWire.set(name, node);
   }
 
   /**
