@@ -41,7 +41,16 @@ export class RemoteDnsPlane implements DnsPlane {
     this.config = config;
     this.zones = zones;
     this.generation++;
-    await this.threads.requestAll(this.zonesMessage());
+    const restarts = this.threads.restarts;
+    const msg = this.zonesMessage();
+    // A worker that dies meanwhile is replaced and gets these zones by replay(): not a failure of the reload.
+    await Promise.all(
+      Array.from({ length: this.threads.size }, (_, w) =>
+        this.threads.request(w, msg).catch((err: unknown) => {
+          if (this.threads.restarts === restarts) throw err;
+        }),
+      ),
+    );
   }
 
   private zonesMessage() {
