@@ -9,7 +9,10 @@
 // Each answers www.gslb.test A with both members (127.0.0.21, 127.0.0.22), which
 // listen on port M in this process. dnsperf runs pinned to the other core.
 //
-//   node benchmarks/dns.js [--duration SECONDS] [--rounds N] [--only fulcrum,pdns,gdnsd] [--write-results]
+//   node benchmarks/dns.js [--duration SECONDS] [--rounds N] [--only fulcrum,pdns,gdnsd] [--workers N] [--write-results]
+// --workers N: fulcrum's `workers` (default 1, alone on core 1). Above 1 it needs Node 22.12+ (run this
+// script with that node) and its threads run on cores 1..N, or on every core (dnsperf's too) when N
+// is not below the number of cores.
 // (or through run.js: node benchmarks/run.js --only dns)
 
 const { execFileSync } = require('node:child_process');
@@ -46,10 +49,17 @@ function unavailable(server) {
   return null;
 }
 
-function startFulcrum(dir, port, memberPort) {
+/** Cores for fulcrum with N workers: core 1 alone for one, 1..N while that leaves core 0 to dnsperf, else all. */
+function fulcrumCores(workers, cores = os.cpus().length) {
+  if (workers === 1) return String(SERVER_CORE);
+  return workers < cores ? `1-${workers}` : `0-${cores - 1}`;
+}
+
+function startFulcrum(dir, port, memberPort, workers = 1) {
   const file = path.join(dir, 'fulcrum.yaml');
   fs.writeFileSync(file, `log: { level: warn }
 admin: { enabled: false }
+workers: ${workers}
 services:
   - name: gslb
     protocol: dns
@@ -64,7 +74,7 @@ services:
             health: { interval: 2s, timeout: 1s, rise: 2, fall: 3, port: ${memberPort} }
             members: [ ${MEMBERS.map((a) => `{ address: ${a} }`).join(', ')} ]
 `);
-  return proc.spawnPinned(SERVER_CORE, process.execPath, [FULCRUM_CLI, 'run', '-c', file], { guard: true });
+  return proc.spawnPinned(fulcrumCores(workers), process.execPath, [FULCRUM_CLI, 'run', '-c', file], { guard: true });
 }
 
 function startPdns(dir, port, memberPort) {
@@ -185,7 +195,7 @@ function startMembers(port) {
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? null : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 
 /** Runs `rounds` rounds; in each, every server in turn. Returns one row per server (median of its rounds). */
-async function runDns({ seconds = 5, rounds = 3, only = null, log = (t) => process.stdout.write(t) } = {}) {
+async function runDns({ seconds = 5, rounds = 3, only = null, workers = 1, log = (t) => process.stdout.write(t) } = {}) {
   const servers = SERVERS.filter((s) => only === null || only.includes(s.name));
   const memberPort = await proc.freePort('tcp');
   const members = await startMembers(memberPort);
@@ -196,10 +206,10 @@ async function runDns({ seconds = 5, rounds = 3, only = null, log = (t) => proce
       for (const server of servers) {
         const why = unavailable(server);
         if (why) { errors.set(server.name, `skipped: ${why}`); continue; }
-        log(`  dns / ${server.name} round ${round}/${rounds} ... `);
+        log(`  dns / ${server.name}${server.name === 'fulcrum' && workers > 1 ? ` (${workers} workers)` : ''} round ${round}/${rounds} ... `);
         const tmp = proc.makeTempDir(`fulcrum-dns-${server.name}-`);
         const port = await proc.freePort('udp');
-        const child = server.start(tmp.dir, port, memberPort);
+        const child = server.start(tmp.dir, port, memberPort, workers);
         try {
           await waitAnswering(port, child, server.name);
           const r = await runDnsperf(port, seconds, child.pid);
@@ -242,13 +252,13 @@ function versions() {
 }
 
 /** The DNS section of RESULTS.md, between markers: replaced in place (or appended), the rest of the file kept. */
-function writeDnsSection(rows, { seconds, rounds, command }) {
+function writeDnsSection(rows, { seconds, rounds, command, workers = 1 }) {
   const v = versions();
   const gd = rows.find((r) => r.server === 'gdnsd');
   const lines = [SECTION_START, '## DNS (GSLB)', '',
     `\`${command}\` — ${new Date().toISOString()}; ${os.cpus().length} CPUs, 1-minute load average ${os.loadavg()[0].toFixed(2)} at the end (the host is shared: other work skews these figures).`,
     `dnsperf ${v.dnsperf ?? '?'} (\`-c ${CLIENTS} -q ${OUTSTANDING} -T 1\`, ${seconds} s, pinned to core ${LOAD_CORE}) against each server alone on core ${SERVER_CORE}; ${rounds} rounds, each server once per round; figures are medians.`,
-    `Same record (\`${QNAME} A\` → both of ${MEMBERS.join(', ')}), same checks (TCP connect, 2 s): fulcrum \`policy: simple\`; PowerDNS ${v.pdns ?? '?'} LUA \`ifportup(…, {selector='all'})\`; gdnsd ${v.gdnsd ?? '?'} \`multifo\`.`, '',
+    `Same record (\`${QNAME} A\` → both of ${MEMBERS.join(', ')}), same checks (TCP connect, 2 s): fulcrum \`policy: simple\`, \`workers: ${workers}\`${workers > 1 ? ' on cores ' + fulcrumCores(workers) : ''} (Node ${process.versions.node}); PowerDNS ${v.pdns ?? '?'} LUA \`ifportup(…, {selector='all'})\`; gdnsd ${v.gdnsd ?? '?'} \`multifo\`.`, '',
     '| server | queries/s | ÷ gdnsd | per round | avg latency ms | lost | queries / server CPU-s |', '|---|---:|---:|---|---:|---:|---:|'];
   for (const r of rows) {
     if (r.error) { lines.push(`| ${r.server} | ${r.error} | | | | | |`); continue; }
@@ -271,15 +281,16 @@ if (require.main === module) {
   const seconds = Number(opt('--duration', '5'));
   const rounds = Number(opt('--rounds', '3'));
   const only = opt('--only', null)?.split(',') ?? null;
-  if (!(seconds > 0 && seconds <= 120) || !(Number.isInteger(rounds) && rounds >= 1 && rounds <= 10)) {
-    process.stderr.write('usage: node benchmarks/dns.js [--duration SECONDS (≤ 120)] [--rounds N (≤ 10)] [--only fulcrum,pdns,gdnsd] [--write-results]\n');
+  const workers = Number(opt('--workers', '1'));
+  if (!(seconds > 0 && seconds <= 120) || !(Number.isInteger(rounds) && rounds >= 1 && rounds <= 10) || !(Number.isInteger(workers) && workers >= 1 && workers <= 64)) {
+    process.stderr.write('usage: node benchmarks/dns.js [--duration SECONDS (≤ 120)] [--rounds N (≤ 10)] [--only fulcrum,pdns,gdnsd] [--workers N] [--write-results]\n');
     process.exit(2);
   }
   process.on('exit', proc.killAllSync);
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { proc.killAllSync(); process.exit(130); });
-  runDns({ seconds, rounds, only }).then((rows) => {
+  runDns({ seconds, rounds, only, workers }).then((rows) => {
     process.stdout.write(`\n${JSON.stringify(rows, null, 2)}\n`);
-    if (args.includes('--write-results')) writeDnsSection(rows, { seconds, rounds, command: `node benchmarks/dns.js ${args.join(' ')}` });
+    if (args.includes('--write-results')) writeDnsSection(rows, { seconds, rounds, workers, command: `node benchmarks/dns.js ${args.join(' ')}` });
     if (rows.some((r) => r.error)) process.exitCode = 1;
   }, (err) => {
     process.stderr.write(`dns.js: ${err.stack || err}\n`);

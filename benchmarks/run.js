@@ -679,7 +679,7 @@ async function main() {
   }
   const failoverRows = withFailover ? await runFailoverRows(opts.runs) : [];
   const withDns = scenarios.some((s) => s.name === 'dns') && (contenders.some((c) => c.name === SUBJECT) || (opts.only !== null && opts.only.includes('dns')));
-  const dnsRows = withDns ? await dnsBench.runDns({ seconds: opts.duration, rounds: 3 }) : [];
+  const dnsRows = withDns ? await dnsBench.runDns({ seconds: opts.duration, rounds: 3, workers: opts.workers }) : [];
 
   addRatios(rows);
   const loadRows = rows.filter((r) => r.scenario !== 'idle');
@@ -710,7 +710,7 @@ async function main() {
   process.stdout.write(`\nwrote ${path.relative(process.cwd(), file)}\n`);
   if (opts.writeResults) {
     writeResultsMd(meta, loadRows, idleRows, failoverRows, targets);
-    if (withDns) dnsBench.writeDnsSection(dnsRows, { seconds: opts.duration, rounds: 3, command: meta.command });
+    if (withDns) dnsBench.writeDnsSection(dnsRows, { seconds: opts.duration, rounds: 3, workers: opts.workers, command: meta.command });
     process.stdout.write(`wrote ${path.relative(process.cwd(), RESULTS_MD)}\n`);
   }
   if (opts.writeScaling) {

@@ -9,7 +9,7 @@ export function formatDnsStatus(services: readonly DnsServiceStatus[]): string[]
     const total = [...byRcode.values()].reduce((a, b) => a + b, 0);
     const detail = [...byRcode].map(([r, n]) => `${r} ${n}`).join(', ');
     const dropped = Object.values(s.dropped).reduce((a, b) => a + b, 0);
-    out.push('', `${s.name}: dns ${s.listen}, zones ${s.zones.join(', ')}, ${total} answered${total > 0 ? ` (${detail})` : ''}, dropped ${dropped}, ${s.tcpConnections} tcp connections`);
+    out.push('', `${s.name}: dns ${s.listen}, zones ${s.zones.join(', ')}, ${total} answered${total > 0 ? ` (${detail})` : ''}, dropped ${dropped}, ${s.tcpConnections} tcp connections${s.workerReplies == null ? '' : `, answered by worker ${s.workerReplies.join(' / ')}`}`);
     const rows = [['RECORD', 'TYPE', 'POLICY', 'ANSWERS NOW', 'WHY']];
     for (const r of s.records) {
       for (const a of r.answering) {

@@ -20,7 +20,6 @@ interface Group {
   readonly variants: Variant[];
   readonly schedule: Uint16Array | null;
   readonly why: string;
-  cursor: number;
 }
 
 export class RecordAnswers {
@@ -30,7 +29,12 @@ export class RecordAnswers {
   /** Answers sent per member (fulcrum_dns_answers_total); kept by the record slot across rebuilds. */
   readonly answered: Float64Array;
 
-  constructor(readonly record: DnsRecordConfig, states: readonly MemberState[], answered: Float64Array) {
+  /**
+   * `cursors[cursor]` counts this record's queries: the rotation and the weighted
+   * schedule follow it. With workers it is in shared memory, so the order and the
+   * shares are the record's, not each worker's.
+   */
+  constructor(readonly record: DnsRecordConfig, states: readonly MemberState[], answered: Float64Array, private readonly cursors: Int32Array, private readonly cursor: number) {
     const plan: Plan = planRecord(record, states);
     this.answered = answered;
     this.byLocation = plan.byLocation;
@@ -39,7 +43,6 @@ export class RecordAnswers {
       mode: g.mode,
       schedule: g.schedule,
       why: g.why,
-      cursor: 0,
       variants: g.variants.map((members) => ({
         members,
         count: members.length,
@@ -61,8 +64,7 @@ export class RecordAnswers {
 
   /** The next variant of a group that answers; counts the members it names. */
   pick(group: Group): Variant {
-    const n = group.cursor++;
-    if (group.cursor >= 0x40000000) group.cursor = 0;
+    const n = Atomics.add(this.cursors, this.cursor, 1) & 0x3fffffff;
     const index = group.schedule === null ? n % group.variants.length : group.schedule[n % group.schedule.length]!;
     const variant = group.variants[index]!;
     for (const m of variant.members) this.answered[m]!++;

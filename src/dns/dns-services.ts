@@ -6,19 +6,50 @@
 import type { DnsServiceConfig } from '../config/types';
 import type { Logger } from '../log';
 import type { ReloadReport } from '../manager/status';
+import type { DnsCounters } from './stats';
+import { RemoteDnsPlane } from '../workers/remote-dns-plane';
+import type { DataPlaneThreads } from '../workers/threads';
 import { DnsService } from './service';
 
 export class DnsServices {
   readonly list: DnsService[] = [];
+  /** The data-plane workers: when set, every worker answers every dns service (the main thread keeps checks and zones). */
+  threads: DataPlaneThreads | null = null;
 
   constructor(private readonly log: Logger) {}
+
+  private remotes(): RemoteDnsPlane[] {
+    return this.list.flatMap((d) => (d.plane instanceof RemoteDnsPlane ? [d.plane] : []));
+  }
+
+  /** Ask every worker for its dns counters (before /status and /metrics). */
+  async collectStats(): Promise<void> {
+    const threads = this.threads;
+    if (threads === null || this.list.length === 0) return;
+    const replies = await threads.requestAll<Array<[string, DnsCounters]>>({ t: 'dnsStats' });
+    const byKey = new Map(this.remotes().map((r) => [r.key, r]));
+    replies.forEach((list, worker) => {
+      for (const [key, counters] of list) byKey.get(key)?.record(worker, counters);
+    });
+  }
+
+  /** A worker died: its counts so far stay counted. */
+  forget(worker: number): void {
+    for (const r of this.remotes()) r.forget(worker);
+  }
+
+  /** A replacement worker: every dns service's zones and listeners. */
+  async replay(worker: number): Promise<void> {
+    for (const r of this.remotes()) await r.replay(worker);
+  }
 
   get(name: string): DnsService | undefined {
     return this.list.find((d) => d.name === name);
   }
 
   private async launch(config: DnsServiceConfig): Promise<DnsService> {
-    const service = new DnsService(config, this.log);
+    const threads = this.threads;
+    const service = threads === null ? new DnsService(config, this.log) : new DnsService(config, this.log, (c) => new RemoteDnsPlane(threads, c.name));
     try {
       await service.start();
       const bound = await service.listen();

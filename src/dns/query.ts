@@ -11,6 +11,7 @@
  */
 import { codec, type DecodedOpt, HEADER_BYTES, RCODE, TYPE } from './wire';
 import { ECS_OPTION, parseClientSubnet, type ClientSubnet } from './geo';
+import { HASH_SEED, hashStep } from './wire-name';
 
 export type QueryVerdict = 'ok' | 'drop-malformed' | 'drop-response' | 'formerr' | 'notimp';
 
@@ -18,8 +19,15 @@ export class Query {
   verdict: QueryVerdict = 'ok';
   id = 0;
   flags = 0;
-  /** Lowercase, no trailing dot ("." for the root). */
-  qname = '';
+  /**
+   * A plain question name (labels only) ends at nameEnd (0: read the slow way,
+   * a compression pointer; then only `qname`); nameHash is its wire bytes'
+   * hash with letters folded (wire-name.ts): the lookup needs no string.
+   */
+  nameEnd = 0;
+  nameHash = 0;
+  private msg: Buffer | null = null;
+  private name: string | null = null;
   qtype = 0;
   qclass = 0;
   /** Offset just past the question (the question is bytes 12 .. questionEnd). */
@@ -31,8 +39,17 @@ export class Query {
   udpSize = 512;
   ecs: ClientSubnet | null = null;
 
+  /** Lowercase, no trailing dot ("." for the root): decoded on demand (a name not in our zones). */
+  get qname(): string {
+    if (this.name === null) this.name = codec.name.decode(this.msg!, HEADER_BYTES).toLowerCase();
+    return this.name;
+  }
+
   /** Fills this object from `msg`; returns the verdict. */
   read(msg: Buffer): QueryVerdict {
+    this.msg = msg;
+    this.name = null;
+    this.nameEnd = 0;
     this.hasQuestion = false;
     this.edns = false;
     this.ecs = null;
@@ -48,12 +65,17 @@ export class Query {
     const ns = msg.readUInt16BE(8);
     const ar = msg.readUInt16BE(10);
     if (qd !== 1 || an !== 0 || ns !== 0 || ar > 1) return (this.verdict = wellFormed(msg) ? 'formerr' : 'drop-malformed');
-    let end: number;
-    try {
-      this.qname = codec.name.decode(msg, HEADER_BYTES).toLowerCase();
-      end = HEADER_BYTES + codec.name.decode.bytes;
-    } catch {
-      return (this.verdict = 'drop-malformed');
+    let end = this.plainName(msg);
+    if (end > 0) {
+      this.nameEnd = end;
+    } else {
+      // A pointer, a bad label or a name past the end: exactly what dns-packet refuses is malformed.
+      try {
+        this.name = codec.name.decode(msg, HEADER_BYTES).toLowerCase();
+        end = HEADER_BYTES + codec.name.decode.bytes;
+      } catch {
+        return (this.verdict = 'drop-malformed');
+      }
     }
     if (end + 4 > msg.length) return (this.verdict = 'drop-malformed');
     this.qtype = msg.readUInt16BE(end);
@@ -69,10 +91,37 @@ export class Query {
       if (opt.type === 'OPT' && !this.readOpt(opt)) return (this.verdict = 'formerr');
     }
     // A compressed question name would point into our rewritten header: refuse it.
-    if (hasPointer(msg, HEADER_BYTES)) return (this.verdict = 'formerr');
+    if (this.nameEnd === 0 && hasPointer(msg, HEADER_BYTES)) return (this.verdict = 'formerr');
     this.hasQuestion = true;
     if (((this.flags >> 11) & 0xf) !== 0) return (this.verdict = 'notimp');
     return (this.verdict = 'ok');
+  }
+
+  /**
+   * The end of the question name when it is plain labels within bounds and at
+   * most 254 bytes (as dns-packet counts), hashing it on the way (nameHash);
+   * else -1 (read it with dns-packet).
+   */
+  private plainName(msg: Buffer): number {
+    let at = HEADER_BYTES;
+    let total = 0;
+    let h = HASH_SEED;
+    for (;;) {
+      if (at >= msg.length) return -1;
+      const len = msg[at++]!;
+      h = hashStep(h, len);
+      if (len === 0) {
+        this.nameHash = h;
+        return at;
+      }
+      if (len >= 0x40 || at + len > msg.length) return -1;
+      total += len + 1;
+      if (total > 254) return -1;
+      for (const end = at + len; at < end; at++) {
+        const b = msg[at]!;
+        h = hashStep(h, b >= 65 && b <= 90 ? b + 32 : b);
+      }
+    }
   }
 
   private readOpt(opt: DecodedOpt): boolean {

@@ -57,7 +57,7 @@ export class Responder {
     else if (verdict === 'notimp') this.fail(RCODE.NOTIMP);
     else if (q.edns && q.ednsVersion > 0) this.fail(BADVERS);
     else if (q.qclass !== CLASS_IN) this.refuse();
-    else this.resolve(q.qname, q.qtype, client);
+    else this.resolve(msg, q.qtype, client);
     const limit = udp ? (q.edns ? Math.min(q.udpSize, EDNS_UDP_SIZE) : 512) : 65535;
     return this.write(msg, limit);
   }
@@ -85,10 +85,11 @@ export class Responder {
     this.aa = false;
   }
 
-  private resolve(qname: string, qtype: number, client: string): void {
-    const node = this.zones.nodes.get(qname);
+  private resolve(msg: Buffer, qtype: number, client: string): void {
+    const q = this.query;
+    const node = (q.nameEnd !== 0 ? this.zones.byWire.get(msg, 12, q.nameEnd, q.nameHash) : undefined) ?? this.zones.nodes.get(q.qname);
     if (node === undefined) {
-      const zone = this.zones.zoneOf(qname);
+      const zone = this.zones.zoneOf(q.qname);
       if (zone === null) return this.refuse();
       this.rcode = RCODE.NXDOMAIN;
       this.authority = zone.negativeSoa;
@@ -181,10 +182,10 @@ export class Responder {
     out.writeUInt16BE(q.hasQuestion ? 1 : 0, 4);
     out.writeUInt32BE(0, 6);
     out.writeUInt16BE(0, 10);
-    msg.copy(out, 12, 12, question);
+    put(out, 12, msg, 12, question);
     let at = question;
     if (!truncated) {
-      if (this.answer !== null) at += this.answer.copy(out, at);
+      if (this.answer !== null) at = put(out, at, this.answer, 0, this.answer.length);
       if (this.chained !== null) {
         const pointer = 0xc000 | (question + RR_HEADER);
         for (let o = 0; o < this.chained.length; o += this.chainedRecordBytes) {
@@ -193,8 +194,8 @@ export class Responder {
         }
         at += this.chained.length;
       }
-      if (this.authority !== null) at += this.authority.copy(out, at);
-      if (this.additional !== null) at += this.additional.copy(out, at);
+      if (this.authority !== null) at = put(out, at, this.authority, 0, this.authority.length);
+      if (this.additional !== null) at = put(out, at, this.additional, 0, this.additional.length);
       out.writeUInt16BE(this.answerCount + this.chainedCount, 6);
       out.writeUInt16BE(this.authority !== null ? 1 : 0, 8);
     }
@@ -217,6 +218,16 @@ export class Responder {
     this.stats.replied(q.hasQuestion ? q.qtype : -1, this.rcode);
     return out;
   }
+}
+
+/**
+ * Copies src[from, to) to out at `at`; returns the offset after it. A reply's
+ * pieces are tens of bytes: a loop beats Buffer.copy's argument handling there.
+ */
+function put(out: Buffer, at: number, src: Buffer, from: number, to: number): number {
+  if (to - from > 64) return at + src.copy(out, at, from, to);
+  for (let i = from; i < to; i++) out[at++] = src[i]!;
+  return at;
 }
 
 function len(b: Buffer | null): number {

@@ -1,8 +1,9 @@
 /**
  * One `protocol: dns` service: its zones with precomputed answers, the
- * health of its members, and the UDP and TCP servers at one address. Health
- * verdicts and operator actions rebuild the answers; a reload rebuilds the
- * zones and swaps them in while the sockets stay open.
+ * health of its members, and where queries are answered (a DnsPlane: the
+ * UDP and TCP servers on this thread, or in every data-plane worker).
+ * Health verdicts and operator actions rebuild the answers; a reload
+ * rebuilds the zones and swaps them in while the sockets stay open.
  */
 import type { DnsServiceConfig, Endpoint } from '../config/types';
 import { FulcrumError } from '../errors';
@@ -10,90 +11,77 @@ import type { Logger } from '../log';
 import { reasonNames } from '../manager/backend-states';
 import type { BackendAction, BackendStatus } from '../manager/status';
 import { HealthFlag } from '../pool/backend';
-import { LocationTable } from './geo';
+import { LocalDnsPlane } from './local-plane';
 import { DnsMembers } from './members';
-import { Responder } from './responder';
-import { DnsStats } from './stats';
+import type { DnsPlane } from './plane';
+import { queriesByType } from './stats';
 import type { DnsMemberStatus, DnsRecordStatus, DnsServiceStatus } from './status';
-import { DnsTcpServer } from './tcp-server';
-import { DnsUdpServer } from './udp-server';
 import { ZoneSet } from './zone';
+
+/** Makes the plane of a service (DnsServices: local, or remote when workers run). */
+export type DnsPlaneFactory = (config: DnsServiceConfig, log: Logger) => DnsPlane;
+
+const localPlane: DnsPlaneFactory = (config, log) => new LocalDnsPlane(config, log);
 
 export class DnsService {
   readonly name: string;
-  readonly stats = new DnsStats();
   private readonly members: DnsMembers;
   private zones: ZoneSet | null = null;
-  private responder: Responder | null = null;
-  private readonly udp: DnsUdpServer;
-  private readonly tcp: DnsTcpServer;
+  readonly plane: DnsPlane;
   private readonly log: Logger;
   address: Endpoint | null = null;
 
   constructor(
     public config: DnsServiceConfig,
     log: Logger,
+    makePlane: DnsPlaneFactory = localPlane,
   ) {
     this.name = config.name;
     this.log = log.child({ service: config.name });
     this.members = new DnsMembers(this.log, () => this.rebuildAnswers());
-    const respond = (msg: Buffer, client: string, udp: boolean) => this.responder!.respond(msg, client, udp);
-    this.udp = new DnsUdpServer(respond, this.log);
-    this.tcp = new DnsTcpServer(respond, config.tcp.idleTimeout, config.tcp.maxConnections, this.log);
+    this.plane = makePlane(config, this.log);
   }
 
   /** First health checks (bounded by their timeouts), then the zones; the manager listens after. */
   async start(): Promise<void> {
     await this.members.apply(this.config);
-    this.install(this.config);
+    await this.install(this.config);
   }
 
   /** Reload with the same listen address: new checks first, then the new zones replace the old at once. */
   async apply(next: DnsServiceConfig): Promise<void> {
     await this.members.apply(next);
     this.config = next;
-    this.tcp.idleTimeout = next.tcp.idleTimeout;
-    this.tcp.maxConnections = next.tcp.maxConnections;
-    this.install(next);
+    await this.install(next);
   }
 
-  private install(config: DnsServiceConfig): void {
+  private async install(config: DnsServiceConfig): Promise<void> {
     const zones = new ZoneSet(config, (record) => this.members.statesOf(record));
     this.zones = zones;
-    this.responder = new Responder(zones, new LocationTable(config.locations), this.stats);
+    await this.plane.install(config, zones);
   }
 
   /** Health or operator state changed: every record's answers are recomputed (cheap: records × members). */
   private rebuildAnswers(): void {
-    for (const slot of this.zones?.slots ?? []) slot.rebuild(this.members.statesOf(slot.config));
+    const zones = this.zones;
+    if (zones === null) return;
+    for (const slot of zones.slots) slot.rebuild(this.members.statesOf(slot.config));
+    this.plane.rebuilt(zones);
   }
 
-  /** UDP first (port 0 picks one), then TCP on the same port. */
   async listen(): Promise<Endpoint> {
     if (this.address !== null) return this.address;
-    for (let attempt = 0; ; attempt++) {
-      const bound = await this.udp.listen(this.config.listen);
-      try {
-        await this.tcp.listen(bound);
-        this.address = bound;
-        return bound;
-      } catch (err) {
-        this.udp.close();
-        // With port 0 the UDP port may be taken for TCP by someone else: pick another.
-        if (this.config.listen.port !== 0 || attempt >= 5) throw err;
-      }
-    }
+    this.address = await this.plane.listen(this.config.listen);
+    return this.address;
   }
 
   get listening(): boolean {
-    return this.udp.listening;
+    return this.plane.listening;
   }
 
   stop(): void {
     this.members.stop();
-    this.udp.close();
-    this.tcp.close();
-    this.tcp.closeAll();
+    this.plane.close();
     this.address = null;
   }
 
@@ -138,9 +126,11 @@ export class DnsService {
   }
 
   status(): DnsServiceStatus {
-    const records: DnsRecordStatus[] = (this.zones?.slots ?? []).map((slot) => {
+    const counters = this.plane.counters();
+    const records: DnsRecordStatus[] = (this.zones?.slots ?? []).map((slot, i) => {
       const answered: Record<string, number> = {};
-      slot.config.members.forEach((m, i) => (answered[m.name] = (answered[m.name] ?? 0) + slot.answered[i]!));
+      const counts = counters.answered[i];
+      slot.config.members.forEach((m, k) => (answered[m.name] = (answered[m.name] ?? 0) + (counts?.[k] ?? 0)));
       const r = slot.config;
       return { name: r.name, type: r.type, policy: r.policy, ttl: r.ttl, answering: slot.answers.describe(), answered, target: null };
     });
@@ -155,10 +145,11 @@ export class DnsService {
       protocol: 'dns',
       listen: this.address?.text ?? this.config.listen.text,
       zones: this.config.zones.map((z) => z.name),
-      queries: this.stats.queries(),
-      dropped: { ...this.stats.drops, tcp_max_connections: this.tcp.refused, internal_error: this.udp.failures + this.tcp.failures },
-      tcpConnections: this.tcp.connections,
-      udpRecvBufferSize: this.udp.recvBufferSize,
+      queries: queriesByType(counters.replies),
+      dropped: { ...counters.drops, tcp_max_connections: counters.tcpRefused, internal_error: counters.failures },
+      tcpConnections: counters.tcpConnections,
+      udpRecvBufferSize: counters.recvBufferSize,
+      workerReplies: this.plane.perWorker(),
       members: this.memberStatus(),
       records,
     };

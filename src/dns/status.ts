@@ -36,6 +36,8 @@ export interface DnsServiceStatus {
   tcpConnections: number;
   /** The UDP receive buffer the kernel granted (4 MiB asked, capped by net.core.rmem_max); null before listen. */
   udpRecvBufferSize: number | null;
+  /** Replies sent by each data-plane worker thread (null: answered on the main thread). */
+  workerReplies: number[] | null;
   members: DnsMemberStatus[];
   records: DnsRecordStatus[];
 }

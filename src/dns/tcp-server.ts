@@ -31,7 +31,7 @@ export class DnsTcpServer {
     return this.sockets.size;
   }
 
-  listen(endpoint: Endpoint): Promise<Endpoint> {
+  listen(endpoint: Endpoint, reusePort = false): Promise<Endpoint> {
     const server = net.createServer((socket) => this.accept(socket));
     this.server = server;
     server.maxConnections = this.maxConnections;
@@ -41,7 +41,7 @@ export class DnsTcpServer {
         this.server = null;
         reject(new FulcrumError('ERR_FULCRUM_LISTEN', `cannot listen on ${endpoint.text}/tcp: ${(err as NodeJS.ErrnoException).code ?? err.message}`, [], { cause: err }));
       });
-      server.listen({ port: endpoint.port, host: endpoint.host, ipv6Only: endpoint.family === 6 }, () => {
+      server.listen({ port: endpoint.port, host: endpoint.host, ipv6Only: endpoint.family === 6, ...(reusePort && { reusePort }) }, () => {
         server.removeAllListeners('error');
         server.on('error', (err) => this.log.error({ err }, 'dns tcp listener error'));
         resolve(endpoint);

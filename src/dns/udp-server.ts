@@ -38,8 +38,9 @@ export class DnsUdpServer {
     this.respond = respond;
   }
 
-  listen(endpoint: Endpoint): Promise<Endpoint> {
-    const socket = dgram.createSocket({ type: endpoint.family === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
+  /** reusePort: every data-plane worker binds the address (SO_REUSEPORT, Node 22.12+). */
+  listen(endpoint: Endpoint, reusePort = false): Promise<Endpoint> {
+    const socket = dgram.createSocket({ type: endpoint.family === 6 ? 'udp6' : 'udp4', lookup: literalLookup, ...(reusePort && { reusePort }) } as dgram.SocketOptions);
     this.socket = socket;
     socket.on('message', (msg, rinfo) => {
       let reply: Buffer | null;

@@ -9,19 +9,24 @@ import { isIP } from 'node:net';
 import { RecordAnswers } from './answers';
 import type { MemberState } from './policies';
 import { fullRecord, pointedRecord, soaRecord, TYPE } from './wire';
+import { WireNameIndex } from './wire-name';
 
 /** One A or AAAA record and its current precomputed answers. */
 export class RecordSlot {
   answers: RecordAnswers;
   readonly answered: Float64Array;
+  /** The member states the answers were built from (sent to workers as they are). */
+  states: readonly MemberState[];
 
-  constructor(readonly config: DnsRecordConfig, states: readonly MemberState[]) {
+  constructor(readonly config: DnsRecordConfig, states: readonly MemberState[], private readonly cursors: Int32Array, private readonly cursor: number) {
     this.answered = new Float64Array(config.members.length);
-    this.answers = new RecordAnswers(config, states, this.answered);
+    this.states = states;
+    this.answers = new RecordAnswers(config, states, this.answered, cursors, cursor);
   }
 
   rebuild(states: readonly MemberState[]): void {
-    this.answers = new RecordAnswers(this.config, states, this.answered);
+    this.states = states;
+    this.answers = new RecordAnswers(this.config, states, this.answered, this.cursors, this.cursor);
   }
 }
 
@@ -61,14 +66,36 @@ export class Zone {
 
 export class ZoneSet {
   readonly nodes = new Map<string, ZoneNode>();
+  /** The same nodes by wire name: the lookup of a query, no name string decoded. */
+  readonly byWire = new WireNameIndex<ZoneNode>();
   /** Longest first, so a child zone wins over its parent. */
   readonly zones: Zone[];
   readonly slots: RecordSlot[] = [];
+  /** One query counter per record slot (answers.ts), shared with the workers that answer these zones. */
+  readonly cursors: Int32Array;
 
-  constructor(config: DnsServiceConfig, statesOf: (record: DnsRecordConfig) => MemberState[]) {
+  constructor(config: DnsServiceConfig, statesOf: (record: DnsRecordConfig) => MemberState[], cursors?: SharedArrayBuffer) {
+    const records = config.zones.reduce((n, z) => n + z.records.length, 0);
+    this.cursors = new Int32Array(cursors ?? new SharedArrayBuffer(4 * Math.max(1, records)));
     this.zones = config.zones.map((z) => new Zone(z)).sort((a, b) => b.name.length - a.name.length);
     for (const zone of this.zones) this.buildZone(zone, statesOf);
     for (const node of this.nodes.values()) if (node.cname !== null) node.cname.targetNode = this.nodes.get(node.cname.target) ?? null;
+    for (const [name, node] of this.nodes) this.byWire.set(name, node);
+  }
+
+  /**
+   * The same zones from the states of each slot, in slot order (a worker's copy:
+   * the control plane sends `slots.map((s) => s.states)`; both sides build the
+   * slots from one config in one deterministic order).
+   */
+  static fromStates(config: DnsServiceConfig, states: ReadonlyArray<readonly MemberState[]>, cursors: SharedArrayBuffer): ZoneSet {
+    let next = 0;
+    return new ZoneSet(config, (record) => (states[next++] ?? record.members.map(() => ({ usable: true, eligible: true }))) as MemberState[], cursors);
+  }
+
+  /** Each slot's member states, in slot order. */
+  states(): MemberState[][] {
+    return this.slots.map((s) => s.states as MemberState[]);
   }
 
   /** The zone a name falls in (null: not ours → REFUSED). Allocation-free suffix test. */
@@ -118,7 +145,7 @@ export class ZoneSet {
         node.cname = { answer: single(pointedRecord('CNAME', record.ttl, record.target!)), target: record.target!, targetNode: null };
         continue;
       }
-      const slot = new RecordSlot(record, statesOf(record));
+      const slot = new RecordSlot(record, statesOf(record), this.cursors, this.slots.length);
       this.slots.push(slot);
       if (record.type === 'A') node.a = slot;
       else node.aaaa = slot;

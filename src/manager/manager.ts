@@ -81,6 +81,7 @@ export class Manager implements ControlPlane, ThreadsOwner {
       if (workers > 1 || options.threads === true) {
         manager.threads = await DataPlaneThreads.start(workers, log, given.log.level);
         manager.threads.owner = manager;
+        manager.dns.threads = manager.threads;
         log.info({ workers, node: process.versions.node }, 'data plane: worker threads started');
 
       }
@@ -153,18 +154,20 @@ export class Manager implements ControlPlane, ThreadsOwner {
 
   forget(worker: number, threadId: number): void {
     for (const s of [...this.services, ...this.retiring]) s.remote?.forget(worker, threadId);
+    this.dns.forget(worker);
   }
 
   async replay(worker: number): Promise<void> {
     this.threads?.post(worker, { t: 'syncSessions', on: this.pair !== null });
     for (const s of this.services) await s.remote?.replay(worker);
+    await this.dns.replay(worker);
   }
 
   /** Ask every worker for its counters and histograms (before /status and /metrics); at once without workers. */
   async collectStats(): Promise<void> {
     const threads = this.threads;
     if (threads === null) return;
-    const replies = await threads.requestAll<Array<[string, WorkerStats]>>({ t: 'stats' });
+    const [replies] = await Promise.all([threads.requestAll<Array<[string, WorkerStats]>>({ t: 'stats' }), this.dns.collectStats()]);
     const byKey = new Map([...this.services, ...this.retiring].flatMap((s) => (s.remote === null ? [] : [[s.remote.key, s.remote] as const])));
     replies.forEach((list, worker) => {
       for (const [key, stats] of list) byKey.get(key)?.record(worker, stats);
@@ -322,10 +325,14 @@ export class Manager implements ControlPlane, ThreadsOwner {
     this.dns.stop();
     const all = () => [...this.services, ...this.retiring];
     const live = () => all().reduce((n, s) => n + s.proxy.sessions.size, 0);
-    for (const s of all()) {
-      s.proxy.stopAccepting();
-      s.stop();
-    }
+    // Every listener (in every worker) is closed before the log line says so.
+    await Promise.all(
+      all().map((s) => {
+        const closed = s.proxy.stopAccepting();
+        s.stop();
+        return closed;
+      }),
+    );
     this.log.info({ sessions: live(), deadlineMs }, 'stopping: no new connections, draining live sessions');
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {

@@ -50,7 +50,8 @@ export interface DataPlane {
   /** reusePort: SO_REUSEPORT (a failover pair on one host, where Node supports it: reuse-port.ts). */
   listen(endpoint: Endpoint, options?: ListenOptions): Promise<Endpoint>;
   readonly listening: boolean;
-  stopAccepting(): void;
+  /** No new connections or flows; with workers it resolves once every worker has closed its listener. */
+  stopAccepting(): void | Promise<void>;
   abortAll(): void;
   whenIdle(): Promise<void>;
   closeBackendSessions(backend: Backend, reason: BackendCloseReason): number;

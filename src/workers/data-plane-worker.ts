@@ -5,9 +5,10 @@
  * health check.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { isFulcrumError } from '../errors';
+import { FulcrumError, isFulcrumError } from '../errors';
 import { rootLogger, setLogLevel } from '../log';
 import type { FromWorker, ToWorker } from './messages';
+import { WorkerDns } from './worker-dns';
 import { WorkerService } from './worker-service';
 
 const { index, logLevel } = workerData as { index: number; workers: number; logLevel: string };
@@ -15,6 +16,7 @@ const port = parentPort!;
 setLogLevel(logLevel);
 const log = rootLogger.child({ worker: index });
 const services = new Map<string, WorkerService>();
+const dns = new Map<string, WorkerDns>();
 let syncSessions = false;
 
 function post(msg: FromWorker): void {
@@ -73,6 +75,24 @@ async function handle(msg: ToWorker): Promise<unknown> {
       return undefined;
     case 'udpSessions':
       return services.get(msg.key)?.udpSessions() ?? [];
+    case 'dnsZones': {
+      let d = dns.get(msg.key);
+      if (d === undefined) dns.set(msg.key, (d = new WorkerDns(msg.config, log.child({ service: msg.config.name }))));
+      return d.install(msg.config, msg.states, msg.cursors, msg.generation, msg.maxConnections);
+    }
+    case 'dnsStates':
+      return dns.get(msg.key)?.statesChanged(msg.states);
+    case 'dnsListen': {
+      const d = dns.get(msg.key);
+      if (d === undefined) throw new FulcrumError('ERR_FULCRUM_WORKERS', `worker ${index}: no dns service ${msg.key}`);
+      return d.listen(msg.endpoint, msg.reusePort);
+    }
+    case 'dnsClose':
+      dns.get(msg.key)?.close();
+      dns.delete(msg.key);
+      return undefined;
+    case 'dnsStats':
+      return [...dns].map(([key, d]) => [key, d.counters()]);
     case 'logLevel':
       return setLogLevel(msg.level);
     case 'barrier':

@@ -1,4 +1,5 @@
-import type { BalanceName, Endpoint, ProxyProtocolVersion } from '../config/types';
+import type { BalanceName, DnsServiceConfig, Endpoint, ProxyProtocolVersion } from '../config/types';
+import type { MemberState } from '../dns/policies';
 import type { ErrorCode } from '../errors';
 import type { SlotRef } from '../pool/backend-slot';
 import type { ServiceSharedRef } from './service-shared';
@@ -60,6 +61,12 @@ export type ToWorker =
   | { t: 'syncSessions'; on: boolean }
   | { t: 'udpSessions'; key: string; id?: number }
   | { t: 'logLevel'; level: string }
+  // dns services (src/workers/worker-dns.ts): zones with each slot's member states, listeners, counters
+  | { t: 'dnsZones'; key: string; config: DnsServiceConfig; states: MemberState[][]; cursors: SharedArrayBuffer; generation: number; maxConnections: number; id?: number }
+  | { t: 'dnsStates'; key: string; states: MemberState[][] }
+  | { t: 'dnsListen'; key: string; endpoint: Endpoint; reusePort: boolean; id?: number }
+  | { t: 'dnsClose'; key: string }
+  | { t: 'dnsStats'; id?: number }
   | { t: 'barrier'; id?: number }
   | { t: 'crash'; id?: number };
 

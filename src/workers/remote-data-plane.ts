@@ -150,10 +150,15 @@ export class RemoteDataPlane implements DataPlane {
     return this.listenedAt !== null;
   }
 
-  stopAccepting(): void {
+  stopAccepting(): Promise<void> {
     this.listenedAt = null;
     // A worker that died or does not answer has no listener to wait for.
-    this.stoppedAccepting = this.threads.requestAll({ t: 'stopAccepting', key: this.key }).catch(() => undefined);
+    const done = this.threads.requestAll({ t: 'stopAccepting', key: this.key }).then(
+      () => undefined,
+      () => undefined,
+    );
+    this.stoppedAccepting = done;
+    return done;
   }
 
   abortAll(): void {

@@ -71,7 +71,10 @@ const inProcess = async (name: string) => {
   const r = await client.query(`${name}.gslb.test`);
   return (r.answers ?? []).map((a) => (a as { data: string }).data);
 };
-const dnsStatus = () => handle.manager.status().dns![0]!;
+const dnsStatus = async () => {
+  await handle.manager.collectStats();
+  return handle.manager.status().dns![0]!;
+};
 
 test('a member that stops listening leaves the answer within fall × interval, and comes back', async () => {
   expect.assertions(5);
@@ -90,7 +93,7 @@ test('a member that stops listening leaves the answer within fall × interval, a
 
 test('an address in several records is one member with one check', async () => {
   expect.assertions(3);
-  const m = dnsStatus().members.filter((s) => s.address === '127.0.3.1');
+  const m = (await dnsStatus()).members.filter((s) => s.address === '127.0.3.1');
   expect(m).toHaveLength(1);
   expect(m[0]!.checks).toHaveLength(1);
   // 127.0.3.1 is in two records, 127.0.6.2 in one: both are probed at the same rate.
@@ -169,7 +172,7 @@ test('the admin API drains and disables a member as a backend; status says what 
   expect(drained.status).toBe(200);
   expect(((await drained.json()) as { state: string }).state).toBe('draining');
   expect((await answerOf('web')).sort()).toEqual(['127.0.3.1', '127.0.3.3']);
-  const web = dnsStatus().records.find((r) => r.name === 'web.gslb.test')!;
+  const web = (await dnsStatus()).records.find((r) => r.name === 'web.gslb.test')!;
   expect(web.answering[0]).toEqual({ location: null, mode: 'answer', addresses: ['127.0.3.1', '127.0.3.3'], why: '2 of 3 up' });
   await post('/services/gslb/backends/127.0.3.2/enable');
   expect((await answerOf('web')).sort()).toEqual(['127.0.3.1', '127.0.3.2', '127.0.3.3']);

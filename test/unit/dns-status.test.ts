@@ -11,6 +11,7 @@ const status: DnsServiceStatus = {
   dropped: { malformed: 2 },
   tcpConnections: 1,
   udpRecvBufferSize: 4194304,
+  workerReplies: null,
   records: [
     { name: 'www.gslb.example.com', type: 'A', policy: 'failover', ttl: 30, target: null, answered: {}, answering: [{ location: null, mode: 'answer', addresses: ['198.51.100.10'], why: 'primary down: answering secondary (1 of 2 up)' }] },
     { name: 'sf.gslb.example.com', type: 'A', policy: 'simple', ttl: 30, target: null, answered: {}, answering: [{ location: null, mode: 'servfail', addresses: [], why: 'all down: SERVFAIL (whenAllDown: servfail)' }] },
@@ -30,4 +31,10 @@ test('records with what they answer now and why, then members with their checks'
     'MEMBER               STATE  CHECKS',
     'site-a (192.0.2.10)  down   :443 fail (ECONNREFUSED)',
   ]);
+});
+
+test('with workers: the replies each worker sent', () => {
+  expect(formatDnsStatus([{ ...status, workerReplies: [900, 943] }])[1]).toBe(
+    'gslb: dns 0.0.0.0:53, zones gslb.example.com, 1843 answered (NOERROR 1840, NXDOMAIN 3), dropped 2, 1 tcp connections, answered by worker 900 / 943',
+  );
 });
