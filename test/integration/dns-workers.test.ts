@@ -81,7 +81,7 @@ async function fromEveryClient(name: string, rounds: number): Promise<string[][]
   const out: string[][] = [];
   for (let r = 0; r < rounds; r++) {
     const replies = await Promise.all(clients.map((c) => c.query(name, 'A')));
-    for (const reply of replies) out.push(reply.answers!.map((a) => a.data as string).sort());
+    for (const reply of replies) out.push(reply.answers!.map((a) => (a as { data: unknown }).data as string).sort());
   }
   return out;
 }
