@@ -32,8 +32,6 @@ export interface TcpSettings {
   perSource: PerSourceConfig | null;
   /** One access-log line per closed session. */
   logConnections: boolean;
-  /** Shared read buffer and direct writes (splice.ts); false: 'data' events and socket.write(). */
-  splice: boolean;
 }
 
 export function tcpSettings(config: ServiceConfig, logConnections: boolean): TcpSettings {
@@ -51,7 +49,6 @@ export function tcpSettings(config: ServiceConfig, logConnections: boolean): Tcp
     acceptProxy: config.acceptProxy,
     perSource: config.perSource,
     logConnections,
-    splice: process.env.FULCRUM_SPLICE !== 'off',
   };
 }
 
