@@ -7,6 +7,15 @@ import type { PeerConfig } from '../../src/config/types';
 import { ep } from '../helpers/config';
 import { until } from '../helpers/net';
 
+/** A UDP port free now on loopback (the peer socket's; the sender needs to know it). */
+async function freeUdpPort(): Promise<number> {
+  const probe = dgram.createSocket('udp4');
+  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
+  const port = probe.address().port;
+  probe.close();
+  return port;
+}
+
 /** Forged, replayed, truncated and wrong-version heartbeats reach a real peer socket: each rejected and counted. */
 test('a peer socket rejects and counts bad heartbeats, accepts a good one', async () => {
   expect.assertions(4);
@@ -15,11 +24,7 @@ test('a peer socket rejects and counts bad heartbeats, accepts a good one', asyn
     id: 'lb-a', priority: 150, listen: ep(0), peers: [ep(9)], key, advertInterval: 1000, preempt: true, preemptDelay: 0,
     standby: 'closed', hookTimeout: 1000, maxSkew: 2000,
   };
-  // A free port for the peer socket (the sender needs to know it).
-  const probe = dgram.createSocket('udp4');
-  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
-  const port = probe.address().port;
-  probe.close();
+  const port = await freeUdpPort();
   const peer = new Peer({ ...config, listen: ep(port) }, { onRole: () => {} }, pino({ level: 'silent' }));
   await peer.start();
   const sender = dgram.createSocket('udp4');
@@ -50,10 +55,7 @@ test('a peer socket rejects and counts bad heartbeats, accepts a good one', asyn
 test('a peer silent for the dead interval is reported lost, and `fulcrum status` says so', async () => {
   expect.assertions(4);
   const key = 'peer-socket-test-key-0123456789';
-  const probe = dgram.createSocket('udp4');
-  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
-  const port = probe.address().port;
-  probe.close();
+  const port = await freeUdpPort();
   const config: PeerConfig = {
     id: 'lb-b', priority: 100, listen: ep(port), peers: [ep(9)], key, advertInterval: 50, preempt: true, preemptDelay: 0,
     standby: 'closed', hookTimeout: 1000, maxSkew: 2000,
@@ -87,10 +89,7 @@ test('a peer silent for the dead interval is reported lost, and `fulcrum status`
 test('a handover stop() waits for a MASTER advert with FLAG_LISTENING, not just a MASTER advert', async () => {
   expect.assertions(3);
   const key = 'peer-socket-test-key-0123456789';
-  const probe = dgram.createSocket('udp4');
-  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
-  const port = probe.address().port;
-  probe.close();
+  const port = await freeUdpPort();
   const config: PeerConfig = {
     id: 'lb-a', priority: 150, listen: ep(port), peers: [ep(9)], key, advertInterval: 50, preempt: true, preemptDelay: 0,
     standby: 'closed', hookTimeout: 1000, maxSkew: 2000,
