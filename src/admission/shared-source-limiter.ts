@@ -43,10 +43,8 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
-import type { AcquireResult, SourceEntrySnapshot, SourceLimiterLike, SourceLimiterOptions, SourceLimiterStats } from './source-limiter';
+import { sourceLimits, TOKEN, type AcquireResult, type SourceEntrySnapshot, type SourceLimiterLike, type SourceLimiterOptions, type SourceLimiterStats, type SourceLimits } from './source-limiter';
 
-/** One whole token in the bucket's units, as in SourceLimiter. */
-const TOKEN = 1000;
 const MAGIC = 0x46534c31; // "FSL1"
 const MAX_TABLE_SIZE = 0xffffff - 1; // entry numbers share an index slot with an 8-bit tag
 
@@ -126,37 +124,10 @@ export const sharedClock = {
   },
 };
 
-interface Limits {
-  maxConnections: number;
-  rate: number;
-  capacity: number;
-  tableSize: number;
-  enabled: boolean;
-}
-
-function validate(options: SourceLimiterOptions): Limits {
-  const { maxConnections, ratePerSecond, burst, tableSize = 100_000 } = options;
-  if (maxConnections !== undefined && !(Number.isInteger(maxConnections) && maxConnections >= 1 && maxConnections <= 0x7fffffff)) {
-    throw new Error(`maxConnections must be an integer >= 1 (got ${maxConnections})`);
-  }
-  if (ratePerSecond !== undefined && !(Number.isFinite(ratePerSecond) && ratePerSecond > 0)) {
-    throw new Error(`ratePerSecond must be a number > 0 (got ${ratePerSecond})`);
-  }
-  if (burst !== undefined) {
-    if (ratePerSecond === undefined) throw new Error('burst needs ratePerSecond');
-    if (!(Number.isFinite(burst) && burst >= 1)) throw new Error(`burst must be a number >= 1 (got ${burst})`);
-  }
-  if (!(Number.isInteger(tableSize) && tableSize >= 1 && tableSize <= MAX_TABLE_SIZE)) {
-    throw new Error(`tableSize must be an integer >= 1 and <= ${MAX_TABLE_SIZE} (got ${tableSize})`);
-  }
-  const rate = ratePerSecond ?? 0;
-  return {
-    maxConnections: maxConnections ?? 0,
-    rate,
-    capacity: Math.round((burst ?? Math.max(1, rate)) * TOKEN),
-    tableSize,
-    enabled: maxConnections !== undefined || ratePerSecond !== undefined,
-  };
+/** The options, checked against what the fixed table can hold; no cap is 0 in the header. */
+function validate(options: SourceLimiterOptions): SourceLimits & { maxConnections: number } {
+  const limits = sourceLimits(options, { maxConnections: 0x7fffffff, tableSize: MAX_TABLE_SIZE });
+  return { ...limits, maxConnections: limits.maxConnections ?? 0 };
 }
 
 export class SharedSourceLimiter implements SourceLimiterLike {

@@ -45,7 +45,7 @@ export interface SourceEntrySnapshot {
 }
 
 /** One whole token in the bucket's units: thousandths, so integer rates on a ms clock refill exactly. */
-const TOKEN = 1000;
+export const TOKEN = 1000;
 
 class Entry {
   active = 0;
@@ -68,6 +68,46 @@ class Entry {
 
 const monotonic = { now: () => performance.now() };
 
+/** Validated limits in the table's units (tokens in thousandths); both limiters start from these. */
+export interface SourceLimits {
+  /** null: no cap. */
+  maxConnections: number | null;
+  /** Thousandths of a token per ms (= tokens per second); 0 when rate limiting is off. */
+  rate: number;
+  /** Bucket size in thousandths of a token. */
+  capacity: number;
+  tableSize: number;
+  /** Neither limit configured. */
+  enabled: boolean;
+}
+
+/** Checks the options (throws naming the bad one); `bounds` are a fixed-size table's limits. */
+export function sourceLimits(options: SourceLimiterOptions, bounds: { maxConnections: number; tableSize: number } = { maxConnections: Infinity, tableSize: Infinity }): SourceLimits {
+  const { maxConnections, ratePerSecond, burst, tableSize = 100_000 } = options;
+  if (maxConnections !== undefined && !(Number.isInteger(maxConnections) && maxConnections >= 1 && maxConnections <= bounds.maxConnections)) {
+    throw new Error(`maxConnections must be an integer >= 1 (got ${maxConnections})`);
+  }
+  if (ratePerSecond !== undefined && !(Number.isFinite(ratePerSecond) && ratePerSecond > 0)) {
+    throw new Error(`ratePerSecond must be a number > 0 (got ${ratePerSecond})`);
+  }
+  if (burst !== undefined) {
+    if (ratePerSecond === undefined) throw new Error('burst needs ratePerSecond');
+    if (!(Number.isFinite(burst) && burst >= 1)) throw new Error(`burst must be a number >= 1 (got ${burst})`);
+  }
+  if (!(Number.isInteger(tableSize) && tableSize >= 1 && tableSize <= bounds.tableSize)) {
+    const upTo = Number.isFinite(bounds.tableSize) ? ` and <= ${bounds.tableSize}` : '';
+    throw new Error(`tableSize must be an integer >= 1${upTo} (got ${tableSize})`);
+  }
+  const rate = ratePerSecond ?? 0;
+  return {
+    maxConnections: maxConnections ?? null,
+    rate,
+    capacity: Math.round((burst ?? Math.max(1, rate)) * TOKEN),
+    tableSize,
+    enabled: maxConnections !== undefined || ratePerSecond !== undefined,
+  };
+}
+
 export class SourceLimiter implements SourceLimiterLike {
   private readonly maxConnections: number;
   /** Thousandths of a token per ms (= tokens per second); 0 when rate limiting is off. */
@@ -86,26 +126,13 @@ export class SourceLimiter implements SourceLimiterLike {
   private evictions = 0;
 
   constructor(options: SourceLimiterOptions = {}) {
-    const { maxConnections, ratePerSecond, burst, tableSize = 100_000 } = options;
-    if (maxConnections !== undefined && !(Number.isInteger(maxConnections) && maxConnections >= 1)) {
-      throw new Error(`maxConnections must be an integer >= 1 (got ${maxConnections})`);
-    }
-    if (ratePerSecond !== undefined && !(Number.isFinite(ratePerSecond) && ratePerSecond > 0)) {
-      throw new Error(`ratePerSecond must be a number > 0 (got ${ratePerSecond})`);
-    }
-    if (burst !== undefined) {
-      if (ratePerSecond === undefined) throw new Error('burst needs ratePerSecond');
-      if (!(Number.isFinite(burst) && burst >= 1)) throw new Error(`burst must be a number >= 1 (got ${burst})`);
-    }
-    if (!(Number.isInteger(tableSize) && tableSize >= 1)) {
-      throw new Error(`tableSize must be an integer >= 1 (got ${tableSize})`);
-    }
-    this.maxConnections = maxConnections ?? Infinity;
-    this.rate = ratePerSecond ?? 0;
-    this.capacity = Math.round((burst ?? Math.max(1, this.rate)) * TOKEN);
-    this.tableSize = tableSize;
+    const limits = sourceLimits(options);
+    this.maxConnections = limits.maxConnections ?? Infinity;
+    this.rate = limits.rate;
+    this.capacity = limits.capacity;
+    this.tableSize = limits.tableSize;
     this.clock = options.clock ?? monotonic;
-    this.enabled = maxConnections !== undefined || ratePerSecond !== undefined;
+    this.enabled = limits.enabled;
   }
 
   /** IPs tracked now (never more than tableSize). */

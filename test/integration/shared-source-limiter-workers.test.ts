@@ -1,8 +1,8 @@
 /**
  * SharedSourceLimiter across real worker threads: one table, four workers
- * racing on it. The workers load the module as plain JavaScript, transpiled
- * here with TypeScript's transpileModule (it imports only node builtins), so
- * this runs the same under ts-jest on every Node.
+ * racing on it. The workers load the module (and the one it imports,
+ * source-limiter) as plain JavaScript, transpiled here with TypeScript's
+ * transpileModule, so this runs the same under ts-jest on every Node.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,13 +17,15 @@ let dir: string;
 let modulePath: string;
 
 beforeAll(() => {
-  const source = fs.readFileSync(path.join(__dirname, '../../src/admission/shared-source-limiter.ts'), 'utf8');
-  const { outputText } = ts.transpileModule(source, {
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
-  });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fulcrum-ssl-'));
+  for (const name of ['shared-source-limiter', 'source-limiter']) {
+    const source = fs.readFileSync(path.join(__dirname, `../../src/admission/${name}.ts`), 'utf8');
+    const { outputText } = ts.transpileModule(source, {
+      compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
+    });
+    fs.writeFileSync(path.join(dir, `${name}.js`), outputText);
+  }
   modulePath = path.join(dir, 'shared-source-limiter.js');
-  fs.writeFileSync(modulePath, outputText);
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
