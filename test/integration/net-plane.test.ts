@@ -15,3 +15,9 @@ describe('FULCRUM_DATAPLANE=net: fd-leak', () => {
 describe('FULCRUM_DATAPLANE=net: reload', () => {
   require('./reload.test');
 });
+describe('FULCRUM_DATAPLANE=net: tcp-settings', () => {
+  require('./tcp-settings.test');
+});
+describe('FULCRUM_DATAPLANE=net: workers', () => {
+  require('./workers.test');
+});
